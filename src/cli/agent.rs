@@ -1,0 +1,112 @@
+//! `decnet agent`: the worker agent (HTTPS + mTLS control API converging Docker).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clap::Args;
+
+use crate::agent::{Agent, Executor, server};
+use crate::cli::CliError;
+use crate::pki::{Bundle, RevocationList, RolePolicy};
+
+/// Revoked fingerprints (one per line), optional, in the agent directory.
+pub const REVOKED_FILE: &str = "revoked.txt";
+pub const PID_FILE: &str = "agent.pid";
+pub const LOG_FILE: &str = "agent.log";
+
+#[derive(Args, Debug)]
+pub struct AgentArgs {
+    /// Directory holding the enrollment bundle (ca.crt, worker.crt, worker.key).
+    #[arg(long, value_name = "DIR")]
+    pub agent_dir: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "0.0.0.0")]
+    pub host: String,
+    #[arg(long, default_value_t = 8765)]
+    pub port: u16,
+    /// Detach: re-run in the background, logging to DIR/agent.log, pid in DIR/agent.pid.
+    #[arg(long)]
+    pub daemon: bool,
+}
+
+/// Loads the bundle and the revocation list, and builds the mTLS server config that admits
+/// only the master. Errors name the file and the enroll command (exit code 2).
+pub fn tls_config(dir: &Path) -> Result<Arc<rustls::ServerConfig>, CliError> {
+    let bundle = Bundle::load(dir).map_err(|e| CliError::Bundle(e.to_string()))?;
+    let revoked_path = dir.join(REVOKED_FILE);
+    let revoked = if revoked_path.exists() {
+        RevocationList::load(&revoked_path).map_err(|e| CliError::Bundle(e.to_string()))?
+    } else {
+        RevocationList::new()
+    };
+    crate::pki::server_config(&bundle, RolePolicy::agent_endpoint(), revoked)
+        .map_err(|e| CliError::Bundle(e.to_string()))
+}
+
+pub async fn run(args: AgentArgs) -> Result<(), CliError> {
+    // Check the bundle before detaching, so a broken one fails in the operator's terminal.
+    let tls = tls_config(&args.agent_dir)?;
+    if args.daemon {
+        return daemonize(&args);
+    }
+    let listener = std::net::TcpListener::bind((args.host.as_str(), args.port)).map_err(|e| {
+        CliError::Other(format!("cannot listen on {}:{}: {e}", args.host, args.port))
+    })?;
+    let exe = std::env::current_exe()
+        .map_err(|e| CliError::Other(format!("cannot locate this binary: {e}")))?;
+    let executor = Executor::connect(exe)
+        .await
+        .map_err(|e| CliError::Other(e.to_string()))?;
+    // Build the decky image ahead of the first deploy (reused when the tag exists).
+    let prebuild = executor.clone();
+    tokio::spawn(async move {
+        if let Err(e) = prebuild.ensure_image().await {
+            tracing::warn!(error = %e, "decky image not ready yet (will retry at first deploy)");
+        }
+    });
+    let addr = listener
+        .local_addr()
+        .map_err(|e| CliError::Other(e.to_string()))?;
+    tracing::info!(%addr, "agent listening (mTLS, master only)");
+    eprintln!("decnet agent listening on https://{addr} (mTLS, master only)");
+    server::serve(listener, tls, Arc::new(Agent::new(executor)))
+        .await
+        .map_err(|e| CliError::Other(format!("agent server: {e}")))
+}
+
+/// Re-spawns this binary without `--daemon`, detached from the terminal.
+fn daemonize(args: &AgentArgs) -> Result<(), CliError> {
+    use std::os::unix::process::CommandExt;
+    let dir = &args.agent_dir;
+    let log_path = dir.join(LOG_FILE);
+    let open_log = || {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(|e| CliError::Other(format!("cannot open {}: {e}", log_path.display())))
+    };
+    let exe = std::env::current_exe()
+        .map_err(|e| CliError::Other(format!("cannot locate this binary: {e}")))?;
+    let argv: Vec<std::ffi::OsString> = std::env::args_os()
+        .skip(1)
+        .filter(|a| a != "--daemon")
+        .collect();
+    let child = std::process::Command::new(exe)
+        .args(argv)
+        .stdin(std::process::Stdio::null())
+        .stdout(open_log()?)
+        .stderr(open_log()?)
+        .process_group(0)
+        .spawn()
+        .map_err(|e| CliError::Other(format!("cannot start the agent in the background: {e}")))?;
+    let pid_path = dir.join(PID_FILE);
+    std::fs::write(&pid_path, format!("{}\n", child.id()))
+        .map_err(|e| CliError::Other(format!("cannot write {}: {e}", pid_path.display())))?;
+    println!(
+        "decnet agent started in the background (pid {}, log {})",
+        child.id(),
+        log_path.display()
+    );
+    Ok(())
+}

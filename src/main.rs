@@ -1,0 +1,28 @@
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use decnet::cli::{self, Cli, CliError};
+
+fn main() {
+    // One crypto provider for the whole process (see ARCHITECTURE.md).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_env("DECNET_LOG").unwrap_or_else(|_| EnvFilter::new("warn")))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    if let Err(e) = runtime.block_on(cli::run(cli)) {
+        match &e {
+            CliError::Reported(summary) => eprintln!("{summary}"),
+            other => eprintln!("error: {other}"),
+        }
+        std::process::exit(e.exit_code());
+    }
+}
