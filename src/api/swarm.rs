@@ -29,6 +29,11 @@ pub struct SwarmSpec {
     #[serde(default = "default_listener_port")]
     #[schemars(range(min = 1, max = 65535))]
     pub listener_port: u16,
+    /// TCP port of the master's one-shot enrollment endpoint (HTTPS, serves
+    /// `/enroll/<token>.sh` and the bundle once per token).
+    #[serde(default = "default_enroll_port")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub enroll_port: u16,
     /// Default agent port on workers (a Worker may override it).
     #[serde(default = "default_agent_port")]
     #[schemars(range(min = 1, max = 65535))]
@@ -46,6 +51,9 @@ pub struct SwarmSpec {
 
 pub(crate) fn default_listener_port() -> u16 {
     6514
+}
+pub(crate) fn default_enroll_port() -> u16 {
+    8443
 }
 pub(crate) fn default_agent_port() -> u16 {
     8765

@@ -6,12 +6,14 @@ pub mod crds;
 pub mod decky;
 mod delete;
 mod describe;
+pub mod enroll;
 mod forwarder;
 mod get;
 mod listener;
 mod logs;
 pub mod master_tls;
 mod output;
+pub mod swarm;
 
 use std::path::PathBuf;
 
@@ -63,6 +65,8 @@ pub enum Command {
     Agent(agent::AgentArgs),
     /// Decky container entrypoints and the decky image.
     Decky(decky::DeckyArgs),
+    /// Workers of the swarm: enroll, list, check, decommission.
+    Swarm(swarm::SwarmArgs),
 }
 
 /// A CLI failure, with the exit code it maps to.
@@ -80,6 +84,12 @@ pub enum CliError {
     Bundle(String),
     #[error("{0}")]
     Other(String),
+}
+
+impl From<crate::master::MasterError> for CliError {
+    fn from(e: crate::master::MasterError) -> Self {
+        CliError::Other(e.to_string())
+    }
 }
 
 impl CliError {
@@ -114,6 +124,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Logs(args) => logs::run(&home, args).await,
         Command::Agent(args) => agent::run(args).await,
         Command::Decky(args) => decky::run(args).await,
+        Command::Swarm(args) => swarm::run(&home, args).await,
         Command::Crds => {
             print!("{}", crds::render_all().map_err(CliError::Other)?);
             Ok(())

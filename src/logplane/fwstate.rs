@@ -72,7 +72,12 @@ impl ForwarderState {
 
     pub fn apply_event(&mut self, ev: &TailEvent) {
         match *ev {
-            TailEvent::Opened { file_id, dev, inode, pos } => {
+            TailEvent::Opened {
+                file_id,
+                dev,
+                inode,
+                pos,
+            } => {
                 let e = self.entries.entry(file_id).or_insert(Entry {
                     dev,
                     inode,
@@ -87,8 +92,15 @@ impl ForwarderState {
                     e.final_size = Some(size);
                 }
             }
-            TailEvent::Lost { file_id, missing_from } => {
-                tracing::error!(file_id, missing_from, "a rotated log file disappeared before it was fully shipped");
+            TailEvent::Lost {
+                file_id,
+                missing_from,
+            } => {
+                tracing::error!(
+                    file_id,
+                    missing_from,
+                    "a rotated log file disappeared before it was fully shipped"
+                );
                 self.entries.remove(&file_id);
             }
         }

@@ -26,7 +26,12 @@ const READ_CHUNK: usize = 256 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TailEvent {
     /// A file got its id and is being shipped from `pos`.
-    Opened { file_id: u64, dev: u64, inode: u64, pos: u64 },
+    Opened {
+        file_id: u64,
+        dev: u64,
+        inode: u64,
+        pos: u64,
+    },
     /// A rotated file was read to its end: it is done once acked to `size`.
     Finalized { file_id: u64, size: u64 },
     /// A previously followed file is gone before it was fully shipped.
@@ -124,8 +129,14 @@ impl Tailer {
         };
         let path_meta = std::fs::metadata(path).ok();
         for k in known {
-            let at_path = path_meta.as_ref().is_some_and(|m| m.dev() == k.dev && m.ino() == k.inode);
-            let found = if at_path { Some(path.to_path_buf()) } else { find_by_inode(path, k.dev, k.inode) };
+            let at_path = path_meta
+                .as_ref()
+                .is_some_and(|m| m.dev() == k.dev && m.ino() == k.inode);
+            let found = if at_path {
+                Some(path.to_path_buf())
+            } else {
+                find_by_inode(path, k.dev, k.inode)
+            };
             let source = found.and_then(|p| {
                 let file = File::open(&p).ok()?;
                 let meta = file.metadata().ok()?;
@@ -227,7 +238,12 @@ impl Tailer {
         }
     }
 
-    fn read_lines(&mut self, src: &mut Source, out: &mut Vec<u8>, budget: usize) -> io::Result<usize> {
+    fn read_lines(
+        &mut self,
+        src: &mut Source,
+        out: &mut Vec<u8>,
+        budget: usize,
+    ) -> io::Result<usize> {
         if src.file_id.is_none() {
             let meta = src.file.metadata()?;
             match file_id_of(&src.file, &meta)? {
@@ -257,7 +273,12 @@ impl Tailer {
                             src.skipping = false;
                         } else {
                             let line = &data[consumed..end.min(consumed + self.max_line)];
-                            ShippedLine { file_id, offset: src.pos + consumed as u64, line }.encode_frame(out);
+                            ShippedLine {
+                                file_id,
+                                offset: src.pos + consumed as u64,
+                                line,
+                            }
+                            .encode_frame(out);
                             lines += 1;
                         }
                         consumed = end + 1;
@@ -268,9 +289,18 @@ impl Tailer {
                             consumed = n;
                         } else if rest >= self.max_line {
                             // A line longer than the cap: ship its head, skip the rest.
-                            tracing::warn!(offset = src.pos + consumed as u64, max = self.max_line, "over-long log line truncated");
+                            tracing::warn!(
+                                offset = src.pos + consumed as u64,
+                                max = self.max_line,
+                                "over-long log line truncated"
+                            );
                             let line = &data[consumed..consumed + self.max_line];
-                            ShippedLine { file_id, offset: src.pos + consumed as u64, line }.encode_frame(out);
+                            ShippedLine {
+                                file_id,
+                                offset: src.pos + consumed as u64,
+                                line,
+                            }
+                            .encode_frame(out);
                             lines += 1;
                             src.skipping = true;
                             consumed = n;
@@ -306,14 +336,22 @@ impl Tailer {
         let Some(file_id) = src.file_id else {
             // Never got a complete first line: nothing was shipped from it.
             if size > 0 {
-                tracing::warn!(bytes = size, "rotated log file without a complete line skipped");
+                tracing::warn!(
+                    bytes = size,
+                    "rotated log file without a complete line skipped"
+                );
             }
             return Ok(true);
         };
         if size > src.pos && !src.skipping {
             let mut tail = vec![0u8; (size - src.pos).min(self.max_line as u64) as usize];
             let n = read_full_at(&src.file, &mut tail, src.pos)?;
-            ShippedLine { file_id, offset: src.pos, line: &tail[..n] }.encode_frame(out);
+            ShippedLine {
+                file_id,
+                offset: src.pos,
+                line: &tail[..n],
+            }
+            .encode_frame(out);
         }
         self.events.push(TailEvent::Finalized { file_id, size });
         Ok(true)
@@ -322,10 +360,15 @@ impl Tailer {
 
 /// A rotated file keeps its inode; look for it next to the original path.
 fn find_by_inode(path: &Path, dev: u64, inode: u64) -> Option<PathBuf> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::read_dir(dir)
         .ok()?
         .filter_map(|e| e.ok())
         .map(|e| e.path())
-        .find(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.dev() == dev && m.ino() == inode))
+        .find(|p| {
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.dev() == dev && m.ino() == inode)
+        })
 }
