@@ -61,6 +61,8 @@ pub struct Executor {
     binary: PathBuf,
     /// Concurrent Docker operations per phase.
     pub parallelism: usize,
+    /// Worker name stamped on (and required of) every object this executor manages.
+    owner: Option<String>,
 }
 
 /// Serializes auto subnet picking + creation across shards (two shards must not pick the same).
@@ -72,7 +74,18 @@ impl Executor {
             docker,
             binary,
             parallelism: 8,
+            owner: None,
         }
+    }
+
+    /// Manage only objects of worker `name` (labelled `decnet.io/worker=<name>`).
+    pub fn with_owner(mut self, name: &str) -> Self {
+        self.owner = Some(name.to_owned());
+        self
+    }
+
+    pub fn owner(&self) -> Option<&str> {
+        self.owner.as_deref()
     }
 
     /// Connects to the local Docker daemon (unix socket) and negotiates the API version.
@@ -105,7 +118,7 @@ impl Executor {
             let started = Instant::now();
             validate(shard, spec)?;
             let image = self.ensure_image().await?;
-            let observed = observe(&self.docker, Some(shard))
+            let observed = observe(&self.docker, self.owner(), Some(shard))
                 .await?
                 .remove(shard)
                 .unwrap_or_default();
@@ -308,12 +321,12 @@ impl Executor {
                 options: None,
             }),
             options: Some(options),
-            labels: Some(HashMap::from([
+            labels: Some(self.owned(HashMap::from([
                 (labels::MANAGED.to_owned(), "true".to_owned()),
                 (labels::SHARD.to_owned(), shard.to_owned()),
                 (labels::LAN.to_owned(), lan.name.clone()),
                 (labels::SPEC_HASH.to_owned(), net.hash.clone()),
-            ])),
+            ]))),
             ..Default::default()
         };
         match self.docker.create_network(request).await {
@@ -351,14 +364,28 @@ impl Executor {
             .ok_or_else(|| "no free /24 left in 10.213.0.0/16; set `subnet:` on the LAN".into())
     }
 
-    fn common_labels(shard: &str, decky: &str, role: &str, hash: &str) -> HashMap<String, String> {
-        HashMap::from([
+    /// Adds the owner label when this executor has an owner.
+    fn owned(&self, mut labels: HashMap<String, String>) -> HashMap<String, String> {
+        if let Some(w) = &self.owner {
+            labels.insert(labels::WORKER.to_owned(), w.clone());
+        }
+        labels
+    }
+
+    fn common_labels(
+        &self,
+        shard: &str,
+        decky: &str,
+        role: &str,
+        hash: &str,
+    ) -> HashMap<String, String> {
+        self.owned(HashMap::from([
             (labels::MANAGED.to_owned(), "true".to_owned()),
             (labels::SHARD.to_owned(), shard.to_owned()),
             (labels::DECKY.to_owned(), decky.to_owned()),
             (labels::ROLE.to_owned(), role.to_owned()),
             (labels::SPEC_HASH.to_owned(), hash.to_owned()),
-        ])
+        ]))
     }
 
     /// Creates and starts a decky's base container, joins its LANs, then its services.
@@ -387,7 +414,7 @@ impl Executor {
                         shard: shard.to_owned(),
                         reason: format!("decky {:?} joins no LAN", decky.name),
                     })?;
-            let mut labels = Self::common_labels(shard, &decky.name, labels::ROLE_BASE, &d.hash);
+            let mut labels = self.common_labels(shard, &decky.name, labels::ROLE_BASE, &d.hash);
             labels.insert(
                 "decnet.io/services".to_owned(),
                 decky
@@ -481,7 +508,7 @@ impl Executor {
         base_id: &str,
     ) -> Result<String, AgentError> {
         let name = plan::service_name(shard, &decky.name, service);
-        let mut labels = Self::common_labels(shard, &decky.name, labels::ROLE_SERVICE, hash);
+        let mut labels = self.common_labels(shard, &decky.name, labels::ROLE_SERVICE, hash);
         labels.insert(labels::SERVICE.to_owned(), service.as_str().to_owned());
         let body = ContainerCreateBody {
             image: Some(image.to_owned()),
@@ -529,7 +556,7 @@ impl Executor {
         shard: Option<&str>,
         decky: Option<&str>,
     ) -> Result<TeardownReport, AgentError> {
-        let observed = observe(&self.docker, shard).await?;
+        let observed = observe(&self.docker, self.owner(), shard).await?;
         let mut containers = Vec::new();
         let mut networks = Vec::new();
         for obs in observed.values() {

@@ -25,7 +25,9 @@ use tokio::sync::Mutex;
 
 pub use error::AgentError;
 pub use executor::{DeployReport, Executor, TeardownReport};
-pub use types::{AgentStatus, DeckyObserved, DeployRequest, ShardStatus, TeardownRequest};
+pub use types::{
+    AgentStatus, ContainerObserved, DeckyObserved, DeployRequest, ShardStatus, TeardownRequest,
+};
 
 /// Agent state shared by handlers: the executor and one lock per shard, so concurrent deploys
 /// of one shard run one after the other while different shards proceed in parallel. Nothing
@@ -69,7 +71,7 @@ impl Agent {
         }
         let shards: Vec<String> = match &req.shard {
             Some(s) => vec![s.clone()],
-            None => observe::observe(self.executor.docker(), None)
+            None => observe::observe(self.executor.docker(), self.executor.owner(), None)
                 .await?
                 .into_keys()
                 .collect(),
@@ -90,7 +92,8 @@ impl Agent {
 
     /// What Docker holds for every shard, per shard and per decky.
     pub async fn status(&self) -> Result<AgentStatus, AgentError> {
-        let observed = observe::observe(self.executor.docker(), None).await?;
+        let observed =
+            observe::observe(self.executor.docker(), self.executor.owner(), None).await?;
         Ok(AgentStatus {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             host_network: hostnet::detect().ok().flatten(),

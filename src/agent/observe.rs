@@ -9,20 +9,26 @@ use bollard::query_parameters::{ListContainersOptionsBuilder, ListNetworksOption
 use crate::agent::error::{AgentError, DockerContext};
 use crate::agent::plan::{Observed, ObservedContainer, ObservedNetwork, labels};
 
-fn filters(shard: Option<&str>) -> HashMap<String, Vec<String>> {
+fn filters(owner: Option<&str>, shard: Option<&str>) -> HashMap<String, Vec<String>> {
     let mut label = vec![format!("{}=true", labels::MANAGED)];
+    if let Some(w) = owner {
+        label.push(format!("{}={w}", labels::WORKER));
+    }
     if let Some(s) = shard {
         label.push(format!("{}={s}", labels::SHARD));
     }
     HashMap::from([("label".to_owned(), label)])
 }
 
-/// Everything labelled `decnet.io/managed=true` (and for `shard`, if given), grouped by shard.
+/// Everything labelled `decnet.io/managed=true` (of worker `owner` and for `shard`, when
+/// given), grouped by shard. The owner filter keeps agents that share a Docker daemon out of
+/// each other's deckies.
 pub async fn observe(
     docker: &Docker,
+    owner: Option<&str>,
     shard: Option<&str>,
 ) -> Result<BTreeMap<String, Observed>, AgentError> {
-    let f = filters(shard);
+    let f = filters(owner, shard);
     let containers = docker.list_containers(Some(
         ListContainersOptionsBuilder::default()
             .all(true)

@@ -26,6 +26,8 @@ use crate::api::{DeckyShardSpec, DeckySpec, LanSpec, Service};
 pub mod labels {
     pub const MANAGED: &str = "decnet.io/managed";
     pub const SHARD: &str = "decnet.io/shard";
+    /// The worker (agent certificate CN) that owns the object.
+    pub const WORKER: &str = "decnet.io/worker";
     pub const DECKY: &str = "decnet.io/decky";
     pub const ROLE: &str = "decnet.io/role";
     pub const SERVICE: &str = "decnet.io/service";

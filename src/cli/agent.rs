@@ -54,9 +54,15 @@ pub async fn run(args: AgentArgs) -> Result<(), CliError> {
     })?;
     let exe = std::env::current_exe()
         .map_err(|e| CliError::Other(format!("cannot locate this binary: {e}")))?;
-    let executor = Executor::connect(exe)
+    // The worker's name (its certificate CN) scopes every Docker object it manages, so
+    // agents sharing one Docker daemon never touch each other's deckies.
+    let bundle = Bundle::load(&args.agent_dir).map_err(|e| CliError::Bundle(e.to_string()))?;
+    let mut executor = Executor::connect(exe)
         .await
         .map_err(|e| CliError::Other(e.to_string()))?;
+    if let Some(worker) = bundle.role().worker() {
+        executor = executor.with_owner(worker.as_str());
+    }
     // Build the decky image ahead of the first deploy (reused when the tag exists).
     let prebuild = executor.clone();
     tokio::spawn(async move {
@@ -76,37 +82,6 @@ pub async fn run(args: AgentArgs) -> Result<(), CliError> {
 
 /// Re-spawns this binary without `--daemon`, detached from the terminal.
 fn daemonize(args: &AgentArgs) -> Result<(), CliError> {
-    use std::os::unix::process::CommandExt;
     let dir = &args.agent_dir;
-    let log_path = dir.join(LOG_FILE);
-    let open_log = || {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .map_err(|e| CliError::Other(format!("cannot open {}: {e}", log_path.display())))
-    };
-    let exe = std::env::current_exe()
-        .map_err(|e| CliError::Other(format!("cannot locate this binary: {e}")))?;
-    let argv: Vec<std::ffi::OsString> = std::env::args_os()
-        .skip(1)
-        .filter(|a| a != "--daemon")
-        .collect();
-    let child = std::process::Command::new(exe)
-        .args(argv)
-        .stdin(std::process::Stdio::null())
-        .stdout(open_log()?)
-        .stderr(open_log()?)
-        .process_group(0)
-        .spawn()
-        .map_err(|e| CliError::Other(format!("cannot start the agent in the background: {e}")))?;
-    let pid_path = dir.join(PID_FILE);
-    std::fs::write(&pid_path, format!("{}\n", child.id()))
-        .map_err(|e| CliError::Other(format!("cannot write {}: {e}", pid_path.display())))?;
-    println!(
-        "decnet agent started in the background (pid {}, log {})",
-        child.id(),
-        log_path.display()
-    );
-    Ok(())
+    super::daemon::daemonize("agent", &dir.join(LOG_FILE), &dir.join(PID_FILE))
 }

@@ -2,7 +2,9 @@
 
 pub mod agent;
 mod apply;
+pub mod controller;
 pub mod crds;
+mod daemon;
 pub mod decky;
 mod delete;
 mod describe;
@@ -14,6 +16,7 @@ mod logs;
 pub mod master_tls;
 mod output;
 pub mod swarm;
+mod up;
 
 use std::path::PathBuf;
 
@@ -67,6 +70,10 @@ pub enum Command {
     Decky(decky::DeckyArgs),
     /// Workers of the swarm: enroll, list, check, decommission.
     Swarm(swarm::SwarmArgs),
+    /// Master: run the reconcilers, the log listener and the enrollment endpoint.
+    Controller(controller::ControllerArgs),
+    /// All-in-one on this machine: master + this host as a worker; apply, converge, show.
+    Up(up::UpArgs),
 }
 
 /// A CLI failure, with the exit code it maps to.
@@ -125,6 +132,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Agent(args) => agent::run(args).await,
         Command::Decky(args) => decky::run(args).await,
         Command::Swarm(args) => swarm::run(&home, args).await,
+        Command::Controller(args) => controller::run(&home, args).await,
+        Command::Up(args) => up::run(&home, args).await,
         Command::Crds => {
             print!("{}", crds::render_all().map_err(CliError::Other)?);
             Ok(())
