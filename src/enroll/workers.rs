@@ -187,19 +187,30 @@ async fn issue(
         .map_err(EnrollError::from)
 }
 
-/// Creates `worker` and writes `status`; on a failed status write the Worker is removed again.
+/// Creates `worker` and writes its status (retrying on conflicts: a controller may write the
+/// new Worker's status first); if that fails the Worker is removed again.
 async fn create_with_status(
     api: &Api<Worker>,
     worker: &Worker,
-    status: impl FnOnce(&Worker) -> WorkerStatus,
+    status: impl Fn(&Worker, &WorkerStatus) -> WorkerStatus,
 ) -> Result<Worker, EnrollError> {
     let name = worker.metadata.name.clone().unwrap_or_default();
-    let mut created = api.create(worker).await.map_err(|e| match e {
+    api.create(worker).await.map_err(|e| match e {
         StoreError::AlreadyExists { .. } | StoreError::Terminating { .. } => already_exists(&name),
         e => e.into(),
     })?;
-    created.status = Some(status(&created));
-    match api.replace_status(&created).await {
+    let written = update_status(api, &name, |w, st| {
+        *st = status(w, st);
+        true
+    })
+    .await
+    .and_then(|w| {
+        w.ok_or_else(|| StoreError::NotFound {
+            kind: Kind::Worker,
+            name: name.clone(),
+        })
+    });
+    match written {
         Ok(w) => Ok(w),
         Err(source) => {
             let cleanup = remove_worker(api, &name).await;
@@ -253,9 +264,9 @@ pub async fn enroll(
         "certificate {fp} issued; bundle written to {}",
         out_dir.display()
     );
-    let worker = create_with_status(&api, &worker, |w| {
+    let worker = create_with_status(&api, &worker, |w, prev| {
         enrollment_status(
-            None,
+            Some(prev),
             WorkerPhase::Enrolled,
             &fp,
             w.metadata.generation,
@@ -355,9 +366,9 @@ pub async fn bootstrap(
         "certificate {fp} issued; waiting for the worker to fetch it (one-shot token, expires {})",
         expires_at.round(jiff::Unit::Second).unwrap_or(expires_at)
     );
-    let worker = create_with_status(&api, &worker, |w| {
+    let worker = create_with_status(&api, &worker, |w, prev| {
         enrollment_status(
-            None,
+            Some(prev),
             WorkerPhase::Pending,
             &fp,
             w.metadata.generation,
