@@ -88,41 +88,47 @@ pub fn render_script(p: &ScriptParams<'_>) -> String {
         r#"#!/usr/bin/env bash
 # decnet: one-shot enrollment of worker {worker_comment}.
 # Served once by the master; the bundle URL below works once, from this host only.
+# Everything runs in main, called on the last line: a download cut short runs nothing.
 set -euo pipefail
-umask 077
 
-WORKER={worker}
-URL={url}
-PIN={pin}
-DIR="${{DECNET_AGENT_DIR:-{default_dir}}}"
+main() {{
+  umask 077
+  local WORKER={worker}
+  local URL={url}
+  local PIN={pin}
+  local DIR="${{DECNET_AGENT_DIR:-{default_dir}}}"
+  local tool
+  for tool in curl tar mktemp; do
+    command -v "$tool" >/dev/null 2>&1 || {{ echo "decnet enroll: $tool is required" >&2; exit 1; }}
+  done
 
-for tool in curl tar mktemp; do
-  command -v "$tool" >/dev/null 2>&1 || {{ echo "decnet enroll: $tool is required" >&2; exit 1; }}
-done
+  tmp="$(mktemp -d)"
+  trap 'rm -rf -- "$tmp"' EXIT
 
-tmp="$(mktemp -d)"
-trap 'rm -rf -- "$tmp"' EXIT
+  # -k: the worker has no CA yet; --pinnedpubkey authenticates the master by its key instead.
+  curl -fsSk --pinnedpubkey "$PIN" -o "$tmp/bundle.tar" -- "$URL" </dev/null
 
-# -k: the worker has no CA yet; --pinnedpubkey authenticates the master by its key instead.
-curl -fsSk --pinnedpubkey "$PIN" -o "$tmp/bundle.tar" -- "$URL"
+  mkdir -p -- "$DIR"
+  chmod 700 -- "$DIR"
+  # Only the three expected members, owned by whoever runs this.
+  tar -xf "$tmp/bundle.tar" -C "$DIR" --no-same-owner -- ca.crt worker.crt worker.key </dev/null
+  local f
+  for f in ca.crt worker.crt worker.key; do
+    if [ ! -s "$DIR/$f" ]; then
+      echo "decnet enroll: $DIR/$f is missing after extraction" >&2
+      exit 1
+    fi
+  done
+  chmod 600 -- "$DIR/worker.key"
+  chmod 644 -- "$DIR/ca.crt" "$DIR/worker.crt"
 
-mkdir -p -- "$DIR"
-chmod 700 -- "$DIR"
-# Only the three expected members, owned by whoever runs this.
-tar -xf "$tmp/bundle.tar" -C "$DIR" --no-same-owner -- ca.crt worker.crt worker.key
-for f in ca.crt worker.crt worker.key; do
-  if [ ! -s "$DIR/$f" ]; then
-    echo "decnet enroll: $DIR/$f is missing after extraction" >&2
-    exit 1
-  fi
-done
-chmod 600 -- "$DIR/worker.key"
-chmod 644 -- "$DIR/ca.crt" "$DIR/worker.crt"
+  echo "decnet: worker $WORKER enrolled; bundle in $DIR"
+  echo "start the agent with:"
+  # %q quotes the directory for copy/paste; the address arrives already shell-quoted.
+  printf '  decnet agent --agent-dir %q --host %s --port %s\n' "$DIR" {address} {port}
+}}
 
-echo "decnet: worker $WORKER enrolled; bundle in $DIR"
-echo "start the agent with:"
-# %q quotes the directory for copy/paste; the address arrives already shell-quoted.
-printf '  decnet agent --agent-dir %q --host %s --port %s\n' "$DIR" {address} {port}
+main "$@"
 "#,
         worker_comment = p.worker.replace(['\n', '\r'], " "),
         worker = sh_quote(p.worker),
@@ -220,8 +226,16 @@ mod tests {
         let s = render_script(&params(evil, "w1"));
         assert!(s.starts_with("#!/usr/bin/env bash\n"));
         assert!(s.contains("umask 077"));
+        assert!(
+            s.trim_end().ends_with("main \"$@\""),
+            "runs only once complete"
+        );
         assert!(s.contains("URL='https://127.0.0.1:8443/enroll/tok/bundle.tar'"));
         assert!(s.contains("PIN='sha256//PIN='"));
+        // A truncated download defines main but never calls it.
+        let cut = &s[..s.rfind("main \"$@\"").unwrap()];
+        let run = Command::new("bash").arg("-c").arg(cut).output().unwrap();
+        assert!(run.status.success() && run.stdout.is_empty() && run.stderr.is_empty());
         assert!(s.contains(r#"DIR="${DECNET_AGENT_DIR:-/etc/decnet/agent}""#));
         let check = Command::new("bash")
             .arg("-n")
@@ -243,6 +257,7 @@ mod tests {
         // Run only the hint line, with DIR set as the script sets it.
         let hint = s
             .lines()
+            .map(str::trim_start)
             .find(|l| l.starts_with("printf '  decnet agent"))
             .unwrap();
         let out = Command::new("bash")
