@@ -510,3 +510,75 @@ async fn concurrent_script_fetches_have_one_winner() {
     assert_eq!(codes.iter().filter(|c| *c == "404").count(), 5, "{codes:?}");
     ep.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unwritable_out_dir_revokes_the_certificate_and_removes_the_worker() {
+    let h = Home::new();
+    let master = h.master().await;
+    let blocker = h.path().join("a-file");
+    std::fs::write(&blocker, "not a directory").unwrap();
+    let req = WorkerRequest {
+        name: "w9".into(),
+        address: "127.0.0.1".into(),
+        sans: vec![],
+        agent_port: None,
+        labels: Default::default(),
+    };
+    let e = enroll::enroll(&master, &req, &blocker.join("bundle"))
+        .await
+        .unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.contains("revoked") && msg.contains("w9"), "{msg}");
+    let store = &master.store;
+    assert!(
+        Api::<Worker>::new(store.clone())
+            .get_opt("w9")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let revoked = store.revocations().await.unwrap();
+    assert_eq!(revoked.len(), 1);
+    assert_eq!(revoked[0].subject, "w9");
+    // And live in the running verifiers' list.
+    let fp: Fingerprint = revoked[0].fingerprint.parse().unwrap();
+    assert!(master.revoked.is_revoked(&fp));
+}
+
+#[test]
+fn cli_refuses_bad_input_with_usage_errors() {
+    let h = Home::new();
+    for (args, needle) in [
+        (
+            vec![
+                "--name",
+                "w1",
+                "--address",
+                "127.0.0.1",
+                "--label",
+                "nokv",
+                "--out-dir",
+                "x",
+            ],
+            "key=value",
+        ),
+        (
+            vec![
+                "--name",
+                "Not_A_Label",
+                "--address",
+                "127.0.0.1",
+                "--out-dir",
+                "x",
+            ],
+            "Not_A_Label",
+        ),
+        (vec!["--name", "w1", "--address", "127.0.0.1"], "--out-dir"),
+    ] {
+        let mut full = vec!["swarm", "enroll"];
+        full.extend(args);
+        let out = h.decnet(&full);
+        assert_eq!(out.status.code(), Some(2), "{full:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(needle), "{full:?}: {}", stderr(&out));
+    }
+}

@@ -102,7 +102,7 @@ pub fn build_worker(
     settings: &SwarmSettings,
     fingerprint: Option<&Fingerprint>,
 ) -> Result<Worker, EnrollError> {
-    WorkerName::new(&req.name)?;
+    WorkerName::new(&req.name).map_err(|e| EnrollError::Invalid(e.to_string()))?;
     let spec = WorkerSpec {
         address: req.address.clone(),
         agent_port: req.agent_port.unwrap_or(settings.agent_port),
@@ -216,9 +216,9 @@ async fn create_with_status(
             let cleanup = remove_worker(api, &name).await;
             tracing::error!(worker = %name, error = %source, cleanup = ?cleanup, "writing the enrollment status failed");
             Err(EnrollError::StatusWrite {
+                cleanup: describe_cleanup(&name, cleanup),
                 name,
                 source: Box::new(source),
-                cleanup: describe_cleanup(cleanup),
             })
         }
     }
@@ -228,11 +228,11 @@ async fn remove_worker(api: &Api<Worker>, name: &str) -> Result<(), StoreError> 
     api.delete(name).await.map(|_| ())
 }
 
-fn describe_cleanup(r: Result<(), StoreError>) -> String {
+fn describe_cleanup(name: &str, r: Result<(), StoreError>) -> String {
     match r {
         Ok(()) => "the Worker was removed again; run the command again".into(),
         Err(e) => format!(
-            "removing the Worker failed too ({e}); remove it with `decnet delete worker <name>` and run the command again"
+            "removing the Worker failed too ({e}); remove it with `decnet delete worker {name}` and run the command again"
         ),
     }
 }
@@ -254,9 +254,8 @@ pub async fn enroll(
 ) -> Result<Enrolled, EnrollError> {
     let api = Api::<Worker>::new(master.store.clone());
     let settings = SwarmSettings::load(&master.store).await?;
-    build_worker(req, &settings, None)?; // validate before paying for a key
+    let spec = build_worker(req, &settings, None)?.spec; // validates before paying for a key
     refuse_existing(&api, &req.name).await?;
-    let spec = build_worker(req, &settings, None)?.spec;
     let bundle = issue(master, &req.name, &spec, settings.leaf_validity_days).await?;
     let fp = bundle.fingerprint();
     let worker = build_worker(req, &settings, Some(&fp))?;
@@ -401,7 +400,7 @@ pub async fn bootstrap(
         return Err(EnrollError::TokenWrite {
             name: req.name.clone(),
             source: Box::new(source),
-            cleanup: describe_cleanup(cleanup),
+            cleanup: describe_cleanup(&req.name, cleanup),
         });
     }
     record_event(&api, &worker, "Normal", "BootstrapTokenIssued", &message).await;
