@@ -303,13 +303,13 @@ pub fn validate_value(value: &Value, schema: &Value, path: &str, errors: &mut Ve
                 path,
                 errors,
             );
-            if let Some(pattern) = schema.get("pattern").and_then(Value::as_str) {
-                if !pattern_matches(pattern, s) {
-                    errors.push(err(
-                        path,
-                        format!("{s:?} does not match the pattern {pattern}"),
-                    ));
-                }
+            if let Some(pattern) = schema.get("pattern").and_then(Value::as_str)
+                && !pattern_matches(pattern, s)
+            {
+                errors.push(err(
+                    path,
+                    format!("{s:?} does not match the pattern {pattern}"),
+                ));
             }
         }
         Value::Number(n) => check_range(n, schema, path, errors),

@@ -40,6 +40,7 @@ pub struct ListenerConfig {
 /// Lines read from one connection, handed to the writer.
 struct Batch {
     worker: Arc<str>,
+    #[allow(clippy::type_complexity)] // (offset range, line); clippy >= 1.95 flags it
     lines: Vec<(Option<(u64, u64)>, Vec<u8>)>,
     acks: mpsc::UnboundedSender<(u64, u64)>,
 }

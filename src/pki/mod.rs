@@ -39,5 +39,7 @@ pub use identity::{Role, RoleKind, WorkerName};
 pub use leaf::LeafOptions;
 pub use peer::PeerIdentity;
 pub use revocation::RevocationList;
-pub use tls::{client_config, provider, server_config, server_name};
+pub use tls::{
+    client_config, provider, server_config, server_config_without_client_auth, server_name,
+};
 pub use verifier::{PolicyClientVerifier, PolicyServerVerifier, RolePolicy, ServerNameCheck};

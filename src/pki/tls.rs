@@ -61,6 +61,24 @@ pub fn server_config(
     Ok(Arc::new(config))
 }
 
+/// Server config presenting `bundle`'s leaf WITHOUT asking for a client certificate. Only for
+/// the enrollment endpoint: its clients are workers that have no certificate yet (they are
+/// fetching it). They authenticate the server by pinning its public key instead, and the
+/// endpoint itself is guarded by one-shot tokens. HTTP/1.1 only; no session resumption.
+pub fn server_config_without_client_auth(bundle: &Bundle) -> Result<Arc<ServerConfig>> {
+    let mut config = ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(VERSIONS)?
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![bundle.cert_der().clone()],
+            bundle.key_der().clone_key(),
+        )?;
+    config.session_storage = Arc::new(NoServerSessionStorage {});
+    config.send_tls13_tickets = 0;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
 /// Client config presenting `bundle`'s leaf and accepting only a server certificate from the
 /// bundle's CA whose role `expect` accepts, not revoked, and (with
 /// [`ServerNameCheck::Verify`]) carrying the name/IP we connect to in its SANs.
