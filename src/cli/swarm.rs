@@ -112,8 +112,8 @@ async fn list(home: &Path, status: Option<String>, json: bool) -> Result<(), Cli
         return Ok(());
     }
     println!(
-        "{:<20} {:<22} {:<15} {:<26} {:>7}  {}",
-        "NAME", "ADDRESS", "PHASE", "LAST HEARTBEAT", "DECKIES", "CERT"
+        "{:<20} {:<22} {:<15} {:<26} {:>7}  CERT",
+        "NAME", "ADDRESS", "PHASE", "LAST HEARTBEAT", "DECKIES"
     );
     for w in &workers {
         let st = w.status.clone().unwrap_or_default();

@@ -55,9 +55,18 @@ async fn apply(worker: &Worker, ctx: &Context) -> Result<Action, ReconcileError>
     let interval = Duration::from_secs(u64::from(health.probe_interval_seconds));
     let mut status = worker.status.clone().unwrap_or_default();
 
-    // Bootstrap enrollment in progress: the bundle is issued when the worker fetches it.
-    if status.phase == Some(WorkerPhase::Pending) && status.cert_fingerprint.is_none() {
+    // Bootstrap enrollment in progress: the worker has not fetched its bundle yet.
+    if status.phase == Some(WorkerPhase::Pending) {
         return Ok(Action::requeue(interval));
+    }
+    // `decnet swarm enroll` created it with a certificate and is writing its status: wait.
+    let enrolled_by_cli = worker
+        .metadata
+        .annotations
+        .as_ref()
+        .is_some_and(|a| a.contains_key(crate::enroll::workers::FINGERPRINT_ANNOTATION));
+    if status.cert_fingerprint.is_none() && enrolled_by_cli {
+        return Ok(Action::requeue(Duration::from_secs(1)));
     }
     if status.cert_fingerprint.is_none() {
         let fingerprint = issue_credentials(worker, ctx).await?;
@@ -244,6 +253,10 @@ async fn cleanup(worker: &Worker, ctx: &Context) -> Result<Action, ReconcileErro
         }
     }
     release_shards(&name, ctx).await?;
+    // An unused bootstrap token of this worker must not hand out a bundle any more.
+    crate::enroll::tokens::TokenTable::new(ctx.store.pool().clone())
+        .delete_for_worker(&name)
+        .await?;
     if let Some(fp) = &status.cert_fingerprint {
         ctx.master
             .revoke(fp, &format!("agent:{name}"), "decommissioned")
