@@ -363,15 +363,23 @@ async fn wait_converged(
             last = line;
         }
         if p.converged() {
-            bar.finish_with_message(format!("converged: {last}"));
+            finish(&bar, format!("converged: {last}"));
             return Ok(true);
         }
         if Instant::now() > deadline {
-            bar.abandon_with_message(format!("timed out: {last}"));
+            finish(&bar, format!("timed out: {last}"));
             return Ok(false);
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// The spinner's last word, also on a non-terminal (where the bar is hidden).
+fn finish(bar: &indicatif::ProgressBar, msg: String) {
+    if bar.is_hidden() {
+        eprintln!("{msg}");
+    }
+    bar.finish_with_message(msg);
 }
 
 /// The table `decnet up` prints once converged.
