@@ -41,6 +41,9 @@ pub struct ServeArgs {
     /// Listen port (only with a single service; default: its standard port).
     #[arg(long)]
     pub port: Option<u16>,
+    /// Added to each standard port (several services without privileges, e.g. 2000 → 2022).
+    #[arg(long, default_value_t = 0)]
+    pub port_offset: u16,
     /// Listen address.
     #[arg(long, default_value = "0.0.0.0")]
     pub bind: std::net::IpAddr,
@@ -78,6 +81,7 @@ impl ServeArgs {
         let mut o = ServeOptions::new(self.services, self.decky);
         o.bind = self.bind;
         o.port = self.port;
+        o.port_offset = self.port_offset;
         o.personality = Personality {
             hostname: self.hostname,
             ssh_banner: self.ssh_banner,

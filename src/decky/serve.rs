@@ -27,6 +27,8 @@ pub enum ServeError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("--port-offset {0} pushes a standard port past 65535")]
+    PortOffset(u16),
     #[error("cannot start the event writer: {0}")]
     Writer(std::io::Error),
     #[error("cannot install signal handlers: {0}")]
@@ -40,6 +42,8 @@ pub struct ServeOptions {
     pub bind: IpAddr,
     /// Only with a single service: listen here instead of its standard port.
     pub port: Option<u16>,
+    /// Added to every standard port (run several services unprivileged, e.g. 2022/2080).
+    pub port_offset: u16,
     pub personality: Personality,
     pub limits: Limits,
 }
@@ -51,6 +55,7 @@ impl ServeOptions {
             decky: decky.into(),
             bind: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             port: None,
+            port_offset: 0,
             personality: Personality::default(),
             limits: Limits::default(),
         }
@@ -79,7 +84,14 @@ impl ServeOptions {
         }
         let mut out = Vec::with_capacity(services.len());
         for service in services {
-            let addr = SocketAddr::new(self.bind, self.port.unwrap_or(service.port()));
+            let port = match self.port {
+                Some(p) => p,
+                None => service
+                    .port()
+                    .checked_add(self.port_offset)
+                    .ok_or(ServeError::PortOffset(self.port_offset))?,
+            };
+            let addr = SocketAddr::new(self.bind, port);
             let l = TcpListener::bind(addr)
                 .await
                 .map_err(|source| ServeError::Bind {
