@@ -191,6 +191,29 @@ impl Site {
         }
     }
 
+    /// `status` for a request whose body we do not read; still logged as a request, and any
+    /// Basic-auth credentials it carried are still captured.
+    pub fn refuse(&self, req: &Request, status: u16) -> Reply {
+        let mut reply = self.respond(req, &[]);
+        reply.status = status;
+        reply.headers.clear();
+        reply.body = self.error_page(
+            status,
+            "The request body cannot be accepted.",
+            &self.hostname,
+        );
+        for e in &mut reply.events {
+            if e.kind == kind::REQUEST {
+                for (k, v) in &mut e.fields {
+                    if *k == "status" {
+                        *v = status.to_string();
+                    }
+                }
+            }
+        }
+        reply
+    }
+
     /// Wire form of a response.
     pub fn render(
         &self,
@@ -321,26 +344,25 @@ pub async fn run(
             }
         };
         let mut keep_alive = req.keep_alive();
-        let body = match req.content_length() {
-            Ok(None) => Vec::new(),
+        let reply = match req.content_length() {
+            Ok(None) => site.respond(&req, &[]),
             Ok(Some(n)) if n <= MAX_BODY => {
-                match tokio::time::timeout(idle, reader.read_exact_or_eof(n)).await {
+                let body = match tokio::time::timeout(idle, reader.read_exact_or_eof(n)).await {
                     Err(_) => return Ok(EndReason::IdleTimeout),
                     Ok(b) => b?,
-                }
+                };
+                site.respond(&req, &body)
             }
-            Ok(Some(_)) | Err(_) => {
-                // Cannot (or will not) read the body: answer, log, and close.
+            // A body we cannot (chunked) or will not (too large) read: answer and close.
+            Ok(Some(_)) => {
                 keep_alive = false;
-                Vec::new()
+                site.refuse(&req, 413)
+            }
+            Err(_) => {
+                keep_alive = false;
+                site.refuse(&req, 411)
             }
         };
-        let mut reply = site.respond(&req, &body);
-        if !keep_alive && req.content_length().is_err() {
-            reply.status = 411;
-        } else if !keep_alive && matches!(req.content_length(), Ok(Some(n)) if n > MAX_BODY) {
-            reply.status = 413;
-        }
         for e in &reply.events {
             ctx.emitter.emit(session, e).await;
         }
@@ -416,6 +438,13 @@ mod tests {
             ),
             ("DELETE", "/", &[], b"", 405, &["request"]),
         ];
+        let refused = s.refuse(
+            &req("POST", "/login", &[("authorization", "Basic YTpi")]),
+            411,
+        );
+        assert_eq!(refused.status, 411);
+        assert_eq!(refused.events[0].field("status"), Some("411"));
+        assert_eq!(refused.events[1].field("username"), Some("a"));
         for (m, t, h, body, status, kinds) in cases {
             let r = s.respond(&req(m, t, h), body);
             assert_eq!(r.status, *status, "{m} {t}");
