@@ -724,3 +724,28 @@ async fn every_in_process_line_round_trips() {
         t.abort();
     }
 }
+
+#[tokio::test]
+async fn ssh_session_timeout_closes_the_connection() {
+    let (addr, mut rx, tasks) = local(Service::Ssh, |o| {
+        o.limits.session_timeout = Duration::from_secs(1);
+        o.limits.idle_timeout = Duration::from_secs(60);
+    })
+    .await;
+    let started = Instant::now();
+    let mut c = TcpStream::connect(addr).await.unwrap();
+    c.write_all(b"SSH-2.0-OpenSSH_9.9\r\n").await.unwrap();
+    // Read everything the server sends (banner, KEXINIT) until it hangs up.
+    let mut sink = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), c.read_to_end(&mut sink))
+        .await
+        .expect("the server must close the connection at the session timeout")
+        .ok();
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(sink.starts_with(b"SSH-2.0-OpenSSH_8.9p1 Ubuntu-3ubuntu0.6\r\n"));
+    let ev = next_event(&mut rx, "disconnect").await;
+    assert_eq!(ev.fields["reason"], "session_timeout");
+    for t in tasks {
+        t.abort();
+    }
+}

@@ -3,7 +3,7 @@
 //! Shared pieces: [`event`] (event → line), [`emitter`] (the single stdout writer),
 //! [`limits`] (connection cap, timeouts), [`line_reader`] (capped lines), [`dialogue`]
 //! (pure line protocols + their driver), [`persona`] (banners from the shard's personality),
-//! [`encoding`] (base64/form decoding). One file per protocol: [`ssh`] (+ [`hassh`]),
+//! [`encoding`] (base64/form decoding), [`killswitch`] (fail a socket owned by another task). One file per protocol: [`ssh`] (+ [`hassh`]),
 //! [`http`] (+ [`http_parse`]), [`ftp`], [`telnet`], [`smtp`], [`redis`], [`mysql`].
 //!
 //! [`accept_loop`] is the only place connections enter: it applies the process-wide cap
@@ -20,6 +20,7 @@ pub mod ftp;
 pub mod hassh;
 pub mod http;
 pub mod http_parse;
+pub mod killswitch;
 pub mod limits;
 pub mod line_reader;
 pub mod mysql;

@@ -20,6 +20,7 @@ use super::emitter::Emitter;
 use super::error::{EndReason, ServiceError};
 use super::event::{Event, Session, kind};
 use super::hassh::{ClientHello, Tap};
+use super::killswitch::KillSwitch;
 use super::limits::Limits;
 use super::persona::Persona;
 
@@ -112,12 +113,28 @@ impl russh::server::Handler for Handler {
     }
 }
 
+/// Kills the connection unless disarmed (see [`KillSwitch`]).
+struct KillOnDrop(Option<KillSwitch>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(k) = self.0.take() {
+            k.kill();
+        }
+    }
+}
+
 pub async fn run(
     stream: TcpStream,
     session: &Session,
     ctx: &ServiceCtx,
 ) -> Result<EndReason, ServiceError> {
     let config = ctx.ssh_config()?;
+    // russh runs the session on its own task: if our caller gives up (session timeout), the
+    // guard fails the socket under russh, so the connection cannot outlive its slot.
+    let switch = KillSwitch::new();
+    let mut guard = KillOnDrop(Some(switch.clone()));
+    let stream = switch.wrap(stream);
     let hello = Arc::new(OnceLock::new());
     let tap = {
         let (hello, emitter, session) = (hello.clone(), ctx.emitter.clone(), session.clone());
@@ -139,7 +156,9 @@ pub async fn run(
         }
         Err(e) => return Err(e.into()),
     };
-    match running.await {
+    let result = running.await;
+    guard.0 = None;
+    match result {
         Ok(()) | Err(russh::Error::Disconnect | russh::Error::HUP) => Ok(EndReason::ClientClosed),
         Err(russh::Error::InactivityTimeout) => Ok(EndReason::IdleTimeout),
         Err(russh::Error::IO(e))
