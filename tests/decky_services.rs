@@ -749,3 +749,39 @@ async fn ssh_session_timeout_closes_the_connection() {
         t.abort();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousands_of_connections_are_capped_and_the_service_survives() {
+    const CAP: usize = 256;
+    const CLIENTS: usize = 2000;
+    let (addr, _rx, tasks) = local(Service::Ftp, |o| o.limits.max_connections = CAP).await;
+    let clients = futures::future::join_all((0..CLIENTS).map(|_| async move {
+        let mut c = TcpStream::connect(addr).await.ok()?;
+        let mut b = [0u8; 64];
+        let n = tokio::time::timeout(Duration::from_secs(10), c.read(&mut b))
+            .await
+            .ok()?
+            .unwrap_or(0);
+        Some((b[..n].starts_with(b"220 "), c))
+    }))
+    .await;
+    let served = clients.iter().flatten().filter(|(ok, _)| *ok).count();
+    assert_eq!(served, CAP, "exactly the cap is served at once");
+    drop(clients);
+    // The slots come back once those clients are gone.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        let mut b = [0u8; 64];
+        if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(2), c.read(&mut b)).await
+            && b[..n].starts_with(b"220 ")
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "service never recovered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for t in tasks {
+        t.abort();
+    }
+}
