@@ -512,14 +512,7 @@ impl Executor {
         labels.insert(labels::SERVICE.to_owned(), service.as_str().to_owned());
         let body = ContainerCreateBody {
             image: Some(image.to_owned()),
-            cmd: Some(vec![
-                "decky".into(),
-                "serve".into(),
-                "--service".into(),
-                service.as_str().into(),
-                "--decky".into(),
-                decky.name.clone(),
-            ]),
+            cmd: Some(serve_command(decky, service)),
             labels: Some(labels),
             stop_timeout: Some(2),
             host_config: Some(HostConfig {
@@ -575,6 +568,34 @@ impl Executor {
             networks_removed: self.remove_networks(networks).await?,
         })
     }
+}
+
+/// `decky serve` arguments for one service of `decky`, with its personality as flags. The
+/// personality is part of the decky's spec hash, so changing it recreates these containers.
+pub fn serve_command(decky: &DeckySpec, service: Service) -> Vec<String> {
+    let mut cmd = vec![
+        "decky".into(),
+        "serve".into(),
+        "--service".into(),
+        service.as_str().into(),
+        "--decky".into(),
+        decky.name.clone(),
+    ];
+    if let Some(p) = &decky.personality {
+        for (flag, value) in [
+            ("--hostname", &p.hostname),
+            ("--ssh-banner", &p.ssh_banner),
+            ("--http-server", &p.http_server),
+            ("--ftp-banner", &p.ftp_banner),
+            ("--os", &p.os),
+        ] {
+            if let Some(v) = value {
+                // `--flag=value`: a value starting with `-` cannot be taken for a flag.
+                cmd.push(format!("{flag}={v}"));
+            }
+        }
+    }
+    cmd
 }
 
 fn dedup(services: &[Service]) -> Vec<Service> {
@@ -651,4 +672,44 @@ pub fn validate(shard: &str, spec: &DeckyShardSpec) -> Result<(), AgentError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::Personality;
+    use clap::Parser;
+
+    #[test]
+    fn serve_command_carries_the_personality_and_parses() {
+        let mut d = DeckySpec {
+            name: "web".into(),
+            services: vec![Service::Ssh],
+            ips: Default::default(),
+            forwards_l3: false,
+            personality: None,
+        };
+        assert_eq!(
+            serve_command(&d, Service::Ssh),
+            ["decky", "serve", "--service", "ssh", "--decky", "web"]
+        );
+        d.personality = Some(Personality {
+            hostname: Some("db-prod".into()),
+            ssh_banner: Some("-SSH-2.0-odd".into()),
+            os: Some("Debian GNU/Linux 12".into()),
+            ..Default::default()
+        });
+        let cmd = serve_command(&d, Service::Ssh);
+        let cli = crate::cli::Cli::try_parse_from(std::iter::once("decnet".to_owned()).chain(cmd))
+            .expect("the agent's command line parses");
+        let crate::cli::Command::Decky(args) = cli.command else {
+            panic!("not a decky command")
+        };
+        let crate::cli::decky::DeckyCommand::Serve(serve) = args.command else {
+            panic!("not serve")
+        };
+        let o = serve.options();
+        assert_eq!(o.personality, d.personality.clone().unwrap());
+        assert_eq!(o.services, [Service::Ssh]);
+    }
 }

@@ -1,159 +1,135 @@
-//! `decnet decky serve --service S --decky D`: a deliberately minimal listener.
-//!
-//! PLACEHOLDER until issue #7, which replaces it with the full fake services (real SSH
-//! handshake, HTTP, FTP dialogues, credential capture…). For now it binds the service's standard
-//! port, sends a believable banner where that is trivial, emits one RFC 5424 `connection` event
-//! per connection on stdout, and closes. Bounded: at most [`MAX_CONNECTIONS`] at once, each at
-//! most [`CONNECTION_TIMEOUT`].
+//! `decnet decky serve --service S [--service S2 …] --decky D`: runs fake services on their
+//! standard ports (see [`crate::decky::services`]) and writes one RFC 5424 line per event on
+//! stdout until SIGTERM/SIGINT. Several services can share one process (one runtime, one
+//! connection cap, one writer), which is what keeps a decky's memory small.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
 
-use crate::api::Service;
-use crate::syslog::{EVENT_SD_ID, Facility, Severity, SyslogMessage};
+use crate::api::{Personality, Service};
+use crate::decky::services::emitter::Emitter;
+use crate::decky::services::limits::Limits;
+use crate::decky::services::persona::Persona;
+use crate::decky::services::{ServiceCtx, accept_loop};
 
-pub const MAX_CONNECTIONS: usize = 64;
-pub const CONNECTION_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The greeting a client sees first, or what answers its first bytes (HTTP).
-pub fn banner(service: Service, decky: &str) -> Option<String> {
-    match service {
-        Service::Ssh => Some("SSH-2.0-OpenSSH_8.9p1 Ubuntu-3ubuntu0.6\r\n".to_owned()),
-        Service::Ftp => Some("220 (vsFTPd 3.0.5)\r\n".to_owned()),
-        Service::Smtp => Some(format!("220 {decky} ESMTP Postfix (Ubuntu)\r\n")),
-        Service::Telnet => Some(format!("Ubuntu 22.04.4 LTS\r\n{decky} login: ")),
-        Service::Http | Service::Redis | Service::Mysql => None,
-    }
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("no --service given")]
+    NoService,
+    #[error("--port applies to one service; {0} were given (each uses its standard port)")]
+    PortWithManyServices(usize),
+    #[error("cannot listen for {service} on {addr}: {source} (is another process using it?)")]
+    Bind {
+        service: Service,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("--port-offset {0} pushes a standard port past 65535")]
+    PortOffset(u16),
+    #[error("cannot start the event writer: {0}")]
+    Writer(std::io::Error),
+    #[error("cannot install signal handlers: {0}")]
+    Signal(std::io::Error),
 }
 
-fn reply(service: Service) -> Option<&'static str> {
-    match service {
-        Service::Http => Some(
-            "HTTP/1.1 200 OK\r\nServer: Apache/2.4.52 (Ubuntu)\r\nContent-Type: text/html\r\n\
-             Content-Length: 0\r\nConnection: close\r\n\r\n",
-        ),
-        Service::Redis => Some("-NOAUTH Authentication required.\r\n"),
-        _ => None,
-    }
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    pub services: Vec<Service>,
+    pub decky: String,
+    pub bind: IpAddr,
+    /// Only with a single service: listen here instead of its standard port.
+    pub port: Option<u16>,
+    /// Added to every standard port (run several services unprivileged, e.g. 2022/2080).
+    pub port_offset: u16,
+    pub personality: Personality,
+    pub limits: Limits,
 }
 
-/// The RFC 5424 `connection` event line (no trailing newline).
-pub fn connection_event(service: Service, decky: &str, peer: SocketAddr, port: u16) -> Vec<u8> {
-    SyslogMessage::builder(Facility::Local0, Severity::Info)
-        .hostname(decky)
-        .app_name(service.as_str())
-        .msgid("connection")
-        .sd_element(
-            EVENT_SD_ID,
-            [
-                ("src_ip", peer.ip().to_string()),
-                ("src_port", peer.port().to_string()),
-                ("dst_port", port.to_string()),
-            ],
-        )
-        .timestamp_now()
-        .build()
-        .to_bytes()
-}
-
-/// Serves `service` for `decky` on `0.0.0.0:<port>` until the process is stopped.
-pub async fn run(service: Service, decky: String, port: Option<u16>) -> std::io::Result<()> {
-    let port = port.unwrap_or(service.port());
-    let listener = TcpListener::bind(("0.0.0.0", port)).await?;
-    serve(listener, service, Arc::from(decky.as_str())).await
-}
-
-/// Accept loop over an already bound listener (tests bind port 0).
-pub async fn serve(
-    listener: TcpListener,
-    service: Service,
-    decky: Arc<str>,
-) -> std::io::Result<()> {
-    let port = listener.local_addr()?.port();
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    loop {
-        let permit = tokio::select! {
-            _ = term.recv() => return Ok(()),
-            p = slots.clone().acquire_owned() => p.expect("semaphore never closed"),
-        };
-        let (stream, peer) = tokio::select! {
-            _ = term.recv() => return Ok(()),
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        let mut line = connection_event(service, &decky, peer, port);
-        line.push(b'\n');
-        {
-            use std::io::Write;
-            let mut out = std::io::stdout().lock();
-            let _ = out.write_all(&line).and_then(|_| out.flush());
-        }
-        let decky = decky.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
-            let _ = tokio::time::timeout(CONNECTION_TIMEOUT, handle(stream, service, &decky)).await;
-        });
-    }
-}
-
-async fn handle(mut stream: TcpStream, service: Service, decky: &str) -> std::io::Result<()> {
-    if let Some(b) = banner(service, decky) {
-        stream.write_all(b.as_bytes()).await?;
-    }
-    if let Some(r) = reply(service) {
-        let mut buf = [0u8; 1024];
-        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
-            .await
-            .unwrap_or(Ok(0))?;
-        if n > 0 {
-            stream.write_all(r.as_bytes()).await?;
+impl ServeOptions {
+    pub fn new(services: Vec<Service>, decky: impl Into<String>) -> Self {
+        ServeOptions {
+            services,
+            decky: decky.into(),
+            bind: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            port: None,
+            port_offset: 0,
+            personality: Personality::default(),
+            limits: Limits::default(),
         }
     }
-    stream.shutdown().await
+
+    pub fn context(&self, emitter: Emitter) -> Arc<ServiceCtx> {
+        let persona = Persona::new(&self.decky, &self.personality);
+        Arc::new(ServiceCtx::new(
+            &self.decky,
+            persona,
+            self.limits.clone(),
+            emitter,
+        ))
+    }
+
+    /// Binds every service's listener (all or nothing).
+    pub async fn bind(&self) -> Result<Vec<(TcpListener, Service)>, ServeError> {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut services = self.services.clone();
+        services.retain(|s| seen.insert(*s));
+        if services.is_empty() {
+            return Err(ServeError::NoService);
+        }
+        if self.port.is_some() && services.len() > 1 {
+            return Err(ServeError::PortWithManyServices(services.len()));
+        }
+        let mut out = Vec::with_capacity(services.len());
+        for service in services {
+            let port = match self.port {
+                Some(p) => p,
+                None => service
+                    .port()
+                    .checked_add(self.port_offset)
+                    .ok_or(ServeError::PortOffset(self.port_offset))?,
+            };
+            let addr = SocketAddr::new(self.bind, port);
+            let l = TcpListener::bind(addr)
+                .await
+                .map_err(|source| ServeError::Bind {
+                    service,
+                    addr,
+                    source,
+                })?;
+            out.push((l, service));
+        }
+        Ok(out)
+    }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Starts an accept loop per listener (in-process use: tests, benches).
+pub fn spawn(listeners: Vec<(TcpListener, Service)>, ctx: Arc<ServiceCtx>) -> Vec<JoinHandle<()>> {
+    listeners
+        .into_iter()
+        .map(|(l, s)| tokio::spawn(accept_loop(l, s, ctx.clone())))
+        .collect()
+}
 
-    #[tokio::test]
-    async fn ssh_banner_and_event() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(serve(listener, Service::Ssh, Arc::from("web-01")));
-        let mut c = TcpStream::connect(addr).await.unwrap();
-        let mut got = String::new();
-        c.read_to_string(&mut got).await.unwrap();
-        assert_eq!(got, "SSH-2.0-OpenSSH_8.9p1 Ubuntu-3ubuntu0.6\r\n");
+/// Serves until SIGTERM or SIGINT.
+pub async fn run(opts: ServeOptions) -> Result<(), ServeError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let listeners = opts.bind().await?;
+    let emitter = Emitter::stdout().map_err(ServeError::Writer)?;
+    let mut term = signal(SignalKind::terminate()).map_err(ServeError::Signal)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(ServeError::Signal)?;
+    for (l, s) in &listeners {
+        tracing::info!(service = %s, addr = ?l.local_addr().ok(), decky = %opts.decky, "serving");
     }
-
-    #[test]
-    fn event_is_rfc5424_with_meta() {
-        let line = connection_event(
-            Service::Ftp,
-            "files-01",
-            "10.0.0.5:40000".parse().unwrap(),
-            21,
-        );
-        let msg = crate::syslog::parse(&line).unwrap();
-        let text = String::from_utf8(line).unwrap();
-        assert!(text.contains("files-01 ftp - connection"), "{text}");
-        assert!(
-            text.contains(r#"[meta@32473 src_ip="10.0.0.5" src_port="40000" dst_port="21"]"#),
-            "{text}"
-        );
-        drop(msg);
+    let tasks = spawn(listeners, opts.context(emitter));
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
     }
+    for t in tasks {
+        t.abort();
+    }
+    Ok(())
 }
