@@ -243,12 +243,14 @@ async fn throughput() {
 }
 
 async fn memory_processes() {
-    let base = Command::new(binary())
-        .args(["decky", "base", "--decky", "bench"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("decky base");
+    let base = Reaped(
+        Command::new(binary())
+            .args(["decky", "base", "--decky", "bench"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("decky base"),
+    );
     let split: Vec<Server> = [("ssh", 31022), ("http", 31080), ("ftp", 31021)]
         .iter()
         .map(|(s, p)| Server::start(&["--service", s, "--port", &p.to_string()]))
@@ -258,7 +260,7 @@ async fn memory_processes() {
         wait_port(p).await;
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let base_rss = rss_kib(base.id());
+    let base_rss = rss_kib(base.0.id());
     let cold = (
         split.iter().map(Server::rss_kib).sum::<u64>(),
         joint.rss_kib(),
@@ -292,11 +294,16 @@ async fn memory_processes() {
         mib(warm.1 + base_rss)
     );
     println!("(base alone: {:.1} MiB)", mib(base_rss));
-    drop(split);
-    drop(joint);
-    let mut base = base;
-    let _ = base.kill();
-    let _ = base.wait();
+}
+
+/// A child process killed when dropped (also when the bench panics).
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 async fn memory_docker() {
