@@ -1,4 +1,5 @@
-//! Decky services benchmark (loopback only, bounded in time).
+//! Decky services benchmark (loopback only, bounded in time). Listen ports are below the
+//! ephemeral range so the load generator's own client ports never collide with them.
 //!
 //! 1. Throughput: `decnet decky serve` runs as a child process on 127.0.0.1 with a high port,
 //!    its stdout (the event lines) counted — and every line parsed — by this process. Clients:
@@ -196,7 +197,7 @@ async fn throughput() {
     println!("| service | clients | connections/s | events/s | failed | unparseable lines |");
     println!("|---|---|---|---|---|---|");
 
-    let port = 42022;
+    let port = 30022;
     let server = Server::start(&[
         "--service",
         "ssh",
@@ -220,7 +221,7 @@ async fn throughput() {
     );
     drop(server);
 
-    let port = 42080;
+    let port = 30080;
     let server = Server::start(&[
         "--service",
         "http",
@@ -242,50 +243,67 @@ async fn throughput() {
 }
 
 async fn memory_processes() {
-    let base = Command::new(binary())
-        .args(["decky", "base", "--decky", "bench"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("decky base");
-    let split: Vec<Server> = [("ssh", 43022), ("http", 43080), ("ftp", 43021)]
+    let base = Reaped(
+        Command::new(binary())
+            .args(["decky", "base", "--decky", "bench"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("decky base"),
+    );
+    let split: Vec<Server> = [("ssh", 31022), ("http", 31080), ("ftp", 31021)]
         .iter()
         .map(|(s, p)| Server::start(&["--service", s, "--port", &p.to_string()]))
         .collect();
-    let joint = Server::start(&["--service", "ssh,http,ftp", "--port-offset", "44000"]);
-    for p in [43022, 43080, 43021, 44022, 44080, 44021] {
+    let joint = Server::start(&["--service", "ssh,http,ftp", "--port-offset", "32000"]);
+    for p in [31022, 31080, 31021, 32022, 32080, 32021] {
         wait_port(p).await;
     }
-    // One real connection per service so lazily-built state (the SSH host key) is counted.
-    let config = Arc::new(russh::client::Config::default());
-    ssh_once(config.clone(), 43022).await;
-    ssh_once(config, 44022).await;
-    http_once(43080).await;
-    http_once(44080).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let base_rss = rss_kib(base.id());
-    let split_rss: u64 = split.iter().map(Server::rss_kib).sum();
-    let joint_rss = joint.rss_kib();
-    println!("\nidle decky, 3 services (ssh, http, ftp), VmRSS of host processes (this binary)");
-    println!("| layout | processes | VmRSS total |");
-    println!("|---|---|---|");
+    let base_rss = rss_kib(base.0.id());
+    let cold = (
+        split.iter().map(Server::rss_kib).sum::<u64>(),
+        joint.rss_kib(),
+    );
+    // Then one real connection per service: code paths and lazily-built state (the SSH host
+    // key) become resident.
+    let config = Arc::new(russh::client::Config::default());
+    ssh_once(config.clone(), 31022).await;
+    ssh_once(config, 32022).await;
+    http_once(31080).await;
+    http_once(32080).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let warm = (
+        split.iter().map(Server::rss_kib).sum::<u64>(),
+        joint.rss_kib(),
+    );
+    let mib = |k: u64| k as f64 / 1024.0;
     println!(
-        "| one process per service + base | 4 | {:.1} MiB ({:.1} MiB services + {:.1} MiB base) |",
-        (split_rss + base_rss) as f64 / 1024.0,
-        split_rss as f64 / 1024.0,
-        base_rss as f64 / 1024.0
+        "\nidle decky, 3 services (ssh, http, ftp) + base, VmRSS of host processes (this binary)"
+    );
+    println!("| layout | processes | idle (ports only probed) | after 1 connection per service |");
+    println!("|---|---|---|---|");
+    println!(
+        "| one process per service + base | 4 | {:.1} MiB | {:.1} MiB |",
+        mib(cold.0 + base_rss),
+        mib(warm.0 + base_rss)
     );
     println!(
-        "| one process for the 3 services + base | 2 | {:.1} MiB ({:.1} MiB services + {:.1} MiB base) |",
-        (joint_rss + base_rss) as f64 / 1024.0,
-        joint_rss as f64 / 1024.0,
-        base_rss as f64 / 1024.0
+        "| one process for the 3 services + base | 2 | {:.1} MiB | {:.1} MiB |",
+        mib(cold.1 + base_rss),
+        mib(warm.1 + base_rss)
     );
-    drop(split);
-    drop(joint);
-    let mut base = base;
-    let _ = base.kill();
-    let _ = base.wait();
+    println!("(base alone: {:.1} MiB)", mib(base_rss));
+}
+
+/// A child process killed when dropped (also when the bench panics).
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 async fn memory_docker() {
