@@ -408,7 +408,12 @@ pub async fn status_table(store: &Store) -> Result<String, CliError> {
             w.metadata.name.as_deref().unwrap_or(""),
             format!("{}:{}", w.spec.address, w.spec.agent_port),
             st.phase.map_or("-", WorkerPhase::as_str),
-            st.deckies.map_or("-".into(), |d| d.to_string())
+            // From the shards (desired), not the last heartbeat, which may predate the deploy.
+            shards
+                .iter()
+                .filter(|s| s.metadata.deletion_timestamp.is_none() && Some(&s.spec.worker) == w.metadata.name.as_ref())
+                .map(|s| s.spec.deckies.len())
+                .sum::<usize>()
         );
     }
     let _ = writeln!(
