@@ -22,12 +22,17 @@ fn file_text(file: usize) -> String {
             0 | 1 => write!(
                 s,
                 "---\napiVersion: decnet.io/v1alpha1\nkind: Worker\nmetadata:\n  name: worker-{n}\n  labels: {{zone: z{}, role: sensor}}\nspec:\n  address: 10.{}.{}.{}\n  agentPort: 8765\n  weight: {}\n",
-                n % 7, (n >> 16) & 255, (n >> 8) & 255, n & 255, 1 + n % 5
+                n % 7,
+                (n >> 16) & 255,
+                (n >> 8) & 255,
+                n & 255,
+                1 + n % 5
             ),
             2 => write!(
                 s,
                 "---\napiVersion: decnet.io/v1alpha1\nkind: DeckyShard\nmetadata:\n  name: shard-{n}\n  labels: {{fleet: f{}}}\nspec:\n  worker: worker-{}\n  networks:\n    - name: dmz\n      subnet: 172.30.0.0/24\n  deckies:\n    - name: web-{n}\n      services: [http, ssh]\n      ips: {{dmz: 172.30.0.11}}\n    - name: db-{n}\n      services: [mysql]\n      ips: {{dmz: 172.30.0.12}}\n",
-                n % 3, n - 2
+                n % 3,
+                n - 2
             ),
             _ => write!(
                 s,
@@ -46,7 +51,9 @@ fn rate(n: usize, d: Duration) -> String {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(&dir.path().join("decnet.db")).await.expect("open store");
+    let store = Store::open(&dir.path().join("decnet.db"))
+        .await
+        .expect("open store");
     let texts: Vec<String> = (0..FILES).map(file_text).collect();
     let total = FILES * PER_FILE;
 
@@ -75,7 +82,11 @@ async fn main() {
     let t2 = Instant::now();
     let mut read = 0;
     for kind in Kind::ALL {
-        read += store.list(kind, &Selector::default()).await.expect("list").len();
+        read += store
+            .list(kind, &Selector::default())
+            .await
+            .expect("list")
+            .len();
     }
     let list = t2.elapsed();
     assert_eq!(read, total, "every applied object reads back");
@@ -99,16 +110,50 @@ async fn main() {
 
     println!("decnet store benchmark ({total} objects in {FILES} files, SQLite WAL)");
     println!("{:<44} {:>10} {:>12}", "step", "time", "rate");
-    println!("{:<44} {:>9.3}s {}", "parse + validate (of apply)", parse_time.as_secs_f64(), rate(total, parse_time));
-    println!("{:<44} {:>9.3}s {}", "apply: parse + validate + store (created)", apply.as_secs_f64(), rate(total, apply));
-    println!("{:<44} {:>9.3}s {}", "re-apply (all unchanged)", reapply.as_secs_f64(), rate(total, reapply));
-    println!("{:<44} {:>9.3}s {}", "list all kinds back", list.as_secs_f64(), rate(total, list));
-    println!("get one object: median {:?}, p90 {:?}, p99 {:?} (n = {})", pct(0.5), pct(0.9), pct(0.99), lat.len());
+    println!(
+        "{:<44} {:>9.3}s {}",
+        "parse + validate (of apply)",
+        parse_time.as_secs_f64(),
+        rate(total, parse_time)
+    );
+    println!(
+        "{:<44} {:>9.3}s {}",
+        "apply: parse + validate + store (created)",
+        apply.as_secs_f64(),
+        rate(total, apply)
+    );
+    println!(
+        "{:<44} {:>9.3}s {}",
+        "re-apply (all unchanged)",
+        reapply.as_secs_f64(),
+        rate(total, reapply)
+    );
+    println!(
+        "{:<44} {:>9.3}s {}",
+        "list all kinds back",
+        list.as_secs_f64(),
+        rate(total, list)
+    );
+    println!(
+        "get one object: median {:?}, p90 {:?}, p99 {:?} (n = {})",
+        pct(0.5),
+        pct(0.9),
+        pct(0.99),
+        lat.len()
+    );
     let apply_rate = total as f64 / apply.as_secs_f64();
     println!(
         "targets: apply >= 5000/s: {} ({apply_rate:.0}/s); get median < 1 ms: {} ({:?})",
-        if apply_rate >= 5000.0 { "MET" } else { "MISSED" },
-        if pct(0.5) < Duration::from_millis(1) { "MET" } else { "MISSED" },
+        if apply_rate >= 5000.0 {
+            "MET"
+        } else {
+            "MISSED"
+        },
+        if pct(0.5) < Duration::from_millis(1) {
+            "MET"
+        } else {
+            "MISSED"
+        },
         pct(0.5)
     );
 }

@@ -20,7 +20,11 @@ impl Home {
     }
     fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
-        assert!(out.status.success(), "decnet {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "decnet {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     }
     fn fails(&self, args: &[&str]) -> String {
@@ -58,21 +62,44 @@ fn get_formats() {
     h.ok(&["apply", "-f", "examples/"]);
     let table = h.ok(&["get", "workers"]);
     assert!(table.starts_with("NAME"), "{table}");
-    assert!(table.contains("local") && table.contains("127.0.0.2"), "{table}");
+    assert!(
+        table.contains("local") && table.contains("127.0.0.2"),
+        "{table}"
+    );
     let wide = h.ok(&["get", "wk", "-o", "wide"]);
-    assert!(wide.contains("LABELS") && wide.contains("role=sensor"), "{wide}");
+    assert!(
+        wide.contains("LABELS") && wide.contains("role=sensor"),
+        "{wide}"
+    );
     let y = h.ok(&["get", "worker", "local", "-o", "yaml"]);
-    assert!(y.contains("kind: Worker") && y.contains("resourceVersion:") && y.contains("agentPort: 8765"), "{y}");
+    assert!(
+        y.contains("kind: Worker")
+            && y.contains("resourceVersion:")
+            && y.contains("agentPort: 8765"),
+        "{y}"
+    );
     let j: serde_json::Value = serde_json::from_str(&h.ok(&["get", "ds", "-o", "json"])).unwrap();
     assert_eq!(j["kind"], "List");
-    assert_eq!(j["items"][0]["spec"]["deckies"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        j["items"][0]["spec"]["deckies"].as_array().unwrap().len(),
+        3
+    );
     let sel = h.ok(&["get", "ds", "-l", "fleet=dmz", "-o", "name"]);
     assert_eq!(sel.trim(), "deckyshard.decnet.io/dmz-local");
-    assert_eq!(h.ok(&["get", "ds", "-l", "fleet=none"]).trim(), "No deckyshards found.");
+    assert_eq!(
+        h.ok(&["get", "ds", "-l", "fleet=none"]).trim(),
+        "No deckyshards found."
+    );
     let e = h.fails(&["get", "wk", "nope"]);
-    assert!(e.contains("not found") && e.contains("decnet get workers"), "{e}");
+    assert!(
+        e.contains("not found") && e.contains("decnet get workers"),
+        "{e}"
+    );
     let e = h.fails(&["get", "pods"]);
-    assert!(e.contains("unknown kind") && e.contains("DeckyShard"), "{e}");
+    assert!(
+        e.contains("unknown kind") && e.contains("DeckyShard"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -80,7 +107,15 @@ fn describe_shows_spec_status_and_events() {
     let h = Home::new();
     h.ok(&["apply", "-f", "examples/"]);
     let d = h.ok(&["describe", "topo", "maze"]);
-    for want in ["Name:        maze", "Kind:        Topology", "Generation:  1", "Spec:", "depth: 3", "Status:", "Events:"] {
+    for want in [
+        "Name:        maze",
+        "Kind:        Topology",
+        "Generation:  1",
+        "Spec:",
+        "depth: 3",
+        "Status:",
+        "Events:",
+    ] {
         assert!(d.contains(want), "missing {want:?} in\n{d}");
     }
 }
@@ -94,16 +129,92 @@ fn bad_input_names_file_document_field_and_allowed_values() {
         )
     };
     let cases: &[(&str, &str, &[&str])] = &[
-        ("syntax.yaml", "apiVersion: decnet.io/v1alpha1\nkind: Worker\nmetadata: {name: x\nspec: {}\n", &["syntax.yaml", "document 2", "(line 5)", "YAML syntax error", "line 9"]),
-        ("kind.yaml", "apiVersion: decnet.io/v1alpha1\nkind: Honeypot\nmetadata: {name: x}\nspec: {}\n", &["kind.yaml", "document 2", "unknown kind \"Honeypot\"", "allowed: Swarm", "DeckyShard"]),
-        ("field.yaml", "apiVersion: decnet.io/v1alpha1\nkind: Worker\nmetadata: {name: w}\nspec: {address: a, agentPrt: 1}\n", &["field.yaml", "document 2", "Worker/w", "spec.agentPrt", "unknown field", "did you mean \"agentPort\"", "allowed: address, agentPort"]),
-        ("range.yaml", "apiVersion: decnet.io/v1alpha1\nkind: Topology\nmetadata: {name: t}\nspec: {depth: 40, branching: 2, deckiesPerLan: 1, services: [ssh]}\n", &["range.yaml", "document 2", "Topology/t", "spec.depth", "40 is out of range", "allowed: 1 to 16"]),
-        ("prob.yaml", "apiVersion: decnet.io/v1alpha1\nkind: Topology\nmetadata: {name: t}\nspec: {depth: 2, branching: 2, deckiesPerLan: 1, crossEdgeProbability: -0.5, services: [ssh]}\n", &["spec.crossEdgeProbability", "allowed: 0 to 1"]),
-        ("enum.yaml", "apiVersion: decnet.io/v1alpha1\nkind: DeckyShard\nmetadata: {name: s}\nspec: {worker: w, deckies: [{name: d1, services: [ssh, gopher]}]}\n", &["spec.deckies[0].services[1]", "\"gopher\" is not allowed", "\"ssh\", \"http\""]),
-        ("name.yaml", "apiVersion: decnet.io/v1alpha1\nkind: Worker\nmetadata: {name: Bad_Name}\nspec: {address: a}\n", &["metadata.name", "not a DNS label"]),
-        ("type.yaml", "apiVersion: decnet.io/v1alpha1\nkind: Worker\nmetadata: {name: w}\nspec: {address: a, agentPort: \"8765\"}\n", &["spec.agentPort", "must be an integer", "remove the quotes"]),
-        ("lan.yaml", "apiVersion: decnet.io/v1alpha1\nkind: DeckyShard\nmetadata: {name: s}\nspec: {worker: w, networks: [{name: dmz, subnet: 10.1.0.0/24}], deckies: [{name: d1, services: [ssh], ips: {dmz: 10.2.0.5, lab: 10.1.0.6}}]}\n", &["spec.deckies[0].ips.dmz", "outside the LAN's subnet", "spec.deckies[0].ips.lab", "not declared in spec.networks"]),
-        ("version.yaml", "apiVersion: decnet.io/v1\nkind: Worker\nmetadata: {name: w}\nspec: {address: a}\n", &["apiVersion", "\"decnet.io/v1alpha1\""]),
+        (
+            "syntax.yaml",
+            "apiVersion: decnet.io/v1alpha1\nkind: Worker\nmetadata: {name: x\nspec: {}\n",
+            &[
+                "syntax.yaml",
+                "document 2",
+                "(line 5)",
+                "YAML syntax error",
+                "line 9",
+            ],
+        ),
+        (
+            "kind.yaml",
+            "apiVersion: decnet.io/v1alpha1\nkind: Honeypot\nmetadata: {name: x}\nspec: {}\n",
+            &[
+                "kind.yaml",
+                "document 2",
+                "unknown kind \"Honeypot\"",
+                "allowed: Swarm",
+                "DeckyShard",
+            ],
+        ),
+        (
+            "field.yaml",
+            "apiVersion: decnet.io/v1alpha1\nkind: Worker\nmetadata: {name: w}\nspec: {address: a, agentPrt: 1}\n",
+            &[
+                "field.yaml",
+                "document 2",
+                "Worker/w",
+                "spec.agentPrt",
+                "unknown field",
+                "did you mean \"agentPort\"",
+                "allowed: address, agentPort",
+            ],
+        ),
+        (
+            "range.yaml",
+            "apiVersion: decnet.io/v1alpha1\nkind: Topology\nmetadata: {name: t}\nspec: {depth: 40, branching: 2, deckiesPerLan: 1, services: [ssh]}\n",
+            &[
+                "range.yaml",
+                "document 2",
+                "Topology/t",
+                "spec.depth",
+                "40 is out of range",
+                "allowed: 1 to 16",
+            ],
+        ),
+        (
+            "prob.yaml",
+            "apiVersion: decnet.io/v1alpha1\nkind: Topology\nmetadata: {name: t}\nspec: {depth: 2, branching: 2, deckiesPerLan: 1, crossEdgeProbability: -0.5, services: [ssh]}\n",
+            &["spec.crossEdgeProbability", "allowed: 0 to 1"],
+        ),
+        (
+            "enum.yaml",
+            "apiVersion: decnet.io/v1alpha1\nkind: DeckyShard\nmetadata: {name: s}\nspec: {worker: w, deckies: [{name: d1, services: [ssh, gopher]}]}\n",
+            &[
+                "spec.deckies[0].services[1]",
+                "\"gopher\" is not allowed",
+                "\"ssh\", \"http\"",
+            ],
+        ),
+        (
+            "name.yaml",
+            "apiVersion: decnet.io/v1alpha1\nkind: Worker\nmetadata: {name: Bad_Name}\nspec: {address: a}\n",
+            &["metadata.name", "not a DNS label"],
+        ),
+        (
+            "type.yaml",
+            "apiVersion: decnet.io/v1alpha1\nkind: Worker\nmetadata: {name: w}\nspec: {address: a, agentPort: \"8765\"}\n",
+            &["spec.agentPort", "must be an integer", "remove the quotes"],
+        ),
+        (
+            "lan.yaml",
+            "apiVersion: decnet.io/v1alpha1\nkind: DeckyShard\nmetadata: {name: s}\nspec: {worker: w, networks: [{name: dmz, subnet: 10.1.0.0/24}], deckies: [{name: d1, services: [ssh], ips: {dmz: 10.2.0.5, lab: 10.1.0.6}}]}\n",
+            &[
+                "spec.deckies[0].ips.dmz",
+                "outside the LAN's subnet",
+                "spec.deckies[0].ips.lab",
+                "not declared in spec.networks",
+            ],
+        ),
+        (
+            "version.yaml",
+            "apiVersion: decnet.io/v1\nkind: Worker\nmetadata: {name: w}\nspec: {address: a}\n",
+            &["apiVersion", "\"decnet.io/v1alpha1\""],
+        ),
     ];
     for (file, bad, wants) in cases {
         let path = h.write(file, &good_then(bad));
@@ -126,8 +237,16 @@ fn a_bad_file_in_a_directory_does_not_block_the_others_but_fails_the_run() {
     let out = h.run(&["apply", "-f", dir.to_str().unwrap()]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("b.yaml") && err.contains("spec.adress") && err.contains("spec.address: required"), "{err}");
-    assert_eq!(h.ok(&["get", "wk", "-o", "name"]).trim(), "worker.decnet.io/a");
+    assert!(
+        err.contains("b.yaml")
+            && err.contains("spec.adress")
+            && err.contains("spec.address: required"),
+        "{err}"
+    );
+    assert_eq!(
+        h.ok(&["get", "wk", "-o", "name"]).trim(),
+        "worker.decnet.io/a"
+    );
 }
 
 #[test]
@@ -141,16 +260,27 @@ fn stdin_dry_run_and_delete() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(doc.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(doc.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "worker.decnet.io/piped created (dry run)");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "worker.decnet.io/piped created (dry run)"
+    );
     assert_eq!(h.count("wk"), 0);
 
     let f = h.write("w.yaml", doc);
     h.ok(&["apply", "-f", &f]);
     assert_eq!(h.count("wk"), 1);
-    assert_eq!(h.ok(&["delete", "-f", &f]).trim(), "worker.decnet.io/piped deleted");
+    assert_eq!(
+        h.ok(&["delete", "-f", &f]).trim(),
+        "worker.decnet.io/piped deleted"
+    );
     assert_eq!(h.count("wk"), 0);
     let e = h.fails(&["delete", "wk", "piped"]);
     assert!(e.contains("not found"), "{e}");
@@ -163,7 +293,9 @@ fn stdin_dry_run_and_delete() {
 fn prune_removes_only_applied_objects_matching_the_selector() {
     let h = Home::new();
     let w = |name: &str, team: &str| {
-        format!("apiVersion: decnet.io/v1alpha1\nkind: Worker\nmetadata: {{name: {name}, labels: {{team: {team}}}}}\nspec: {{address: 10.0.0.1}}\n")
+        format!(
+            "apiVersion: decnet.io/v1alpha1\nkind: Worker\nmetadata: {{name: {name}, labels: {{team: {team}}}}}\nspec: {{address: 10.0.0.1}}\n"
+        )
     };
     let dir = h.0.path().join("gitops");
     std::fs::create_dir(&dir).unwrap();
@@ -198,7 +330,14 @@ fn prune_removes_only_applied_objects_matching_the_selector() {
 #[test]
 fn every_subcommand_has_help() {
     let h = Home::new();
-    for sub in [vec!["--help"], vec!["apply", "--help"], vec!["get", "--help"], vec!["describe", "--help"], vec!["delete", "--help"], vec!["crds", "--help"]] {
+    for sub in [
+        vec!["--help"],
+        vec!["apply", "--help"],
+        vec!["get", "--help"],
+        vec!["describe", "--help"],
+        vec!["delete", "--help"],
+        vec!["crds", "--help"],
+    ] {
         let out = h.ok(&sub);
         assert!(out.contains("Usage:"), "{sub:?}: {out}");
     }

@@ -42,24 +42,47 @@ fn crds_have_status_subresource_and_validation() {
         assert_eq!(crd.spec.scope, "Cluster");
         let v = &crd.spec.versions[0];
         assert_eq!(v.name, "v1alpha1");
-        assert!(v.subresources.as_ref().and_then(|s| s.status.as_ref()).is_some(), "{kind} has no status subresource");
+        assert!(
+            v.subresources
+                .as_ref()
+                .and_then(|s| s.status.as_ref())
+                .is_some(),
+            "{kind} has no status subresource"
+        );
         let schema = kind.schema();
-        let status = schema.pointer("/properties/status/properties").expect("status schema");
+        let status = schema
+            .pointer("/properties/status/properties")
+            .expect("status schema");
         for field in ["conditions", "observedGeneration", "phase"] {
             assert!(status.get(field).is_some(), "{kind}.status lacks {field}");
         }
         assert_eq!(
-            schema.pointer("/properties/status/properties/conditions/x-kubernetes-list-type").and_then(|v| v.as_str()),
+            schema
+                .pointer("/properties/status/properties/conditions/x-kubernetes-list-type")
+                .and_then(|v| v.as_str()),
             Some("map"),
             "{kind} conditions must be a map-list keyed by type"
         );
     }
     let topo = Kind::Topology.schema();
-    assert_eq!(topo.pointer("/properties/spec/properties/depth/minimum").and_then(|v| v.as_f64()), Some(1.0));
-    assert_eq!(topo.pointer("/properties/spec/properties/depth/maximum").and_then(|v| v.as_f64()), Some(16.0));
-    assert_eq!(topo.pointer("/properties/spec/properties/branching/maximum").and_then(|v| v.as_f64()), Some(8.0));
     assert_eq!(
-        topo.pointer("/properties/spec/properties/crossEdgeProbability/maximum").and_then(|v| v.as_f64()),
+        topo.pointer("/properties/spec/properties/depth/minimum")
+            .and_then(|v| v.as_f64()),
+        Some(1.0)
+    );
+    assert_eq!(
+        topo.pointer("/properties/spec/properties/depth/maximum")
+            .and_then(|v| v.as_f64()),
+        Some(16.0)
+    );
+    assert_eq!(
+        topo.pointer("/properties/spec/properties/branching/maximum")
+            .and_then(|v| v.as_f64()),
+        Some(8.0)
+    );
+    assert_eq!(
+        topo.pointer("/properties/spec/properties/crossEdgeProbability/maximum")
+            .and_then(|v| v.as_f64()),
         Some(1.0)
     );
     let shard = Kind::DeckyShard.schema();
@@ -74,11 +97,17 @@ fn crds_have_status_subresource_and_validation() {
 
 #[test]
 fn decnet_crds_prints_all_four() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_decnet")).arg("crds").output().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_decnet"))
+        .arg("crds")
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     for kind in Kind::ALL {
-        assert!(text.contains(&format!("name: {}.decnet.io", kind.plural())), "{kind} missing");
+        assert!(
+            text.contains(&format!("name: {}.decnet.io", kind.plural())),
+            "{kind} missing"
+        );
         assert!(text.contains(&crds::render(kind).unwrap()));
     }
 }

@@ -16,7 +16,11 @@ struct Env {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl Env {
@@ -36,12 +40,22 @@ impl Env {
     /// Enrolls a worker: its bundle directory.
     fn worker(&self, name: &str) -> PathBuf {
         let dir = self.dir.path().join(format!("agent-{name}"));
-        self.ca().issue_agent(name, &["127.0.0.1"], &LeafOptions::default()).unwrap().write(&dir).unwrap();
+        self.ca()
+            .issue_agent(name, &["127.0.0.1"], &LeafOptions::default())
+            .unwrap()
+            .write(&dir)
+            .unwrap();
         dir
     }
-    fn listener(&self) -> Child {
+    fn listener(&self) -> Proc {
         let c = Command::new(env!("CARGO_BIN_EXE_decnet"))
-            .args(["listener", "--host", "127.0.0.1", "--port", &self.port.to_string()])
+            .args([
+                "listener",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &self.port.to_string(),
+            ])
             .arg("--json-path")
             .arg(self.home().join("events.jsonl"))
             .env("DECNET_HOME", self.home())
@@ -49,19 +63,27 @@ impl Env {
             .spawn()
             .unwrap();
         wait_port(self.port);
-        c
+        Proc(c)
     }
-    fn forwarder(&self, name: &str, log: &Path) -> Child {
-        Command::new(env!("CARGO_BIN_EXE_decnet"))
-            .args(["forwarder", "--master-host", "127.0.0.1", "--master-port", &self.port.to_string()])
-            .arg("--log-path")
-            .arg(log)
-            .arg("--state-db")
-            .arg(self.dir.path().join(format!("fw-{name}.db")))
-            .arg("--agent-dir")
-            .arg(self.dir.path().join(format!("agent-{name}")))
-            .spawn()
-            .unwrap()
+    fn forwarder(&self, name: &str, log: &Path) -> Proc {
+        Proc(
+            Command::new(env!("CARGO_BIN_EXE_decnet"))
+                .args([
+                    "forwarder",
+                    "--master-host",
+                    "127.0.0.1",
+                    "--master-port",
+                    &self.port.to_string(),
+                ])
+                .arg("--log-path")
+                .arg(log)
+                .arg("--state-db")
+                .arg(self.dir.path().join(format!("fw-{name}.db")))
+                .arg("--agent-dir")
+                .arg(self.dir.path().join(format!("agent-{name}")))
+                .spawn()
+                .unwrap(),
+        )
     }
     async fn db(&self) -> EventDb {
         EventDb::open(&self.home().join("events.db")).await.unwrap()
@@ -87,9 +109,19 @@ fn wait_port(port: u16) {
     }
 }
 
-fn kill(mut c: Child) {
-    let _ = c.kill();
-    let _ = c.wait();
+/// A child process killed when dropped, so a failed assertion leaves no
+/// listener or forwarder behind.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn kill(c: Proc) {
+    drop(c);
 }
 
 fn line(i: usize, host: &str) -> String {
@@ -100,7 +132,11 @@ fn line(i: usize, host: &str) -> String {
 }
 
 fn append(path: &Path, from: usize, to: usize, host: &str) {
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
     let mut buf = String::new();
     for i in from..to {
         buf.push_str(&line(i, host));
@@ -115,7 +151,11 @@ async fn assert_exactly_once(env: &Env, worker: &str, n: usize, host: &str) {
     let mut seen = HashSet::new();
     for e in &events {
         assert_eq!(e.source_worker, worker);
-        assert!(seen.insert(e.raw.clone()), "duplicate: {}", String::from_utf8_lossy(&e.raw));
+        assert!(
+            seen.insert(e.raw.clone()),
+            "duplicate: {}",
+            String::from_utf8_lossy(&e.raw)
+        );
     }
     for i in 0..n {
         assert!(seen.contains(line(i, host).as_bytes()), "line {i} lost");
@@ -177,14 +217,26 @@ async fn rotation_mid_stream_loses_nothing() {
     // logrotate-style: rename, the writer keeps appending to the old file a
     // little (its tail must still ship), then a new file starts.
     std::fs::rename(&log, env.dir.path().join("deckies.log.1")).unwrap();
-    append(&env.dir.path().join("deckies.log.1"), 10_000, 12_000, "web-01");
+    append(
+        &env.dir.path().join("deckies.log.1"),
+        10_000,
+        12_000,
+        "web-01",
+    );
     append(&log, 12_000, 20_000, "web-01");
     // Forwarder restarted while the rotated file may not be finished yet.
     kill(forwarder);
     forwarder = env.forwarder("w1", &log);
     // copytruncate-style: the file is cut to zero and refilled.
-    assert_eq!(env.wait_count(20_000, Duration::from_secs(60)).await, 20_000);
-    std::fs::OpenOptions::new().write(true).truncate(true).open(&log).unwrap();
+    assert_eq!(
+        env.wait_count(20_000, Duration::from_secs(60)).await,
+        20_000
+    );
+    std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&log)
+        .unwrap();
     append(&log, 20_000, N, "web-01");
     let got = env.wait_count(N as i64, Duration::from_secs(60)).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -192,6 +244,39 @@ async fn rotation_mid_stream_loses_nothing() {
     kill(listener);
     assert_eq!(got, N as i64);
     assert_exactly_once(&env, "w1", N, "web-01").await;
+}
+
+/// Regression (CI: 18000 vs 20000): the forwarder is killed right after its
+/// first lines were stored — before its periodic state save — and the file is
+/// rotated while it is down. The rotated file must still be finished.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotated_file_is_finished_after_a_crash_before_the_first_state_save() {
+    let env = Env::new();
+    env.worker("w1");
+    let log = env.dir.path().join("deckies.log");
+    let listener = env.listener();
+    append(&log, 0, 5_000, "web-01");
+    let forwarder = env.forwarder("w1", &log);
+    // Kill as soon as the master wrote anything: well inside the forwarder's
+    // 200 ms state-save period.
+    let forensic = env.home().join("master.log");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::fs::metadata(&forensic).map_or(0, |m| m.len()) == 0 {
+        assert!(Instant::now() < deadline, "nothing shipped");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    kill(forwarder);
+    let rotated = env.dir.path().join("deckies.log.1");
+    std::fs::rename(&log, &rotated).unwrap();
+    append(&rotated, 5_000, 6_000, "web-01");
+    append(&log, 6_000, 7_000, "web-01");
+    let forwarder = env.forwarder("w1", &log);
+    let got = env.wait_count(7_000, Duration::from_secs(60)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    kill(forwarder);
+    kill(listener);
+    assert_eq!(got, 7_000);
+    assert_exactly_once(&env, "w1", 7_000, "web-01").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -207,23 +292,39 @@ async fn source_worker_comes_from_the_certificate_not_the_message() {
     kill(forwarder);
     kill(listener);
     let events = env.db().await.query(&EventFilter::default()).await.unwrap();
-    assert!(events.iter().all(|e| e.source_worker == "w2" && e.hostname.as_deref() == Some("w1")));
+    assert!(
+        events
+            .iter()
+            .all(|e| e.source_worker == "w2" && e.hostname.as_deref() == Some("w1"))
+    );
     // ...and `decnet logs` shows them, filterable.
     let out = Command::new(env!("CARGO_BIN_EXE_decnet"))
         .args(["logs", "--worker", "w2", "--limit", "3"])
         .env("DECNET_HOME", env.home())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     assert_eq!(text.lines().count(), 3, "{text}");
-    assert!(text.contains("w2/w1 ssh login_attempt") && text.contains("username=root") && text.contains("seq=49"), "{text}");
+    assert!(
+        text.contains("w2/w1 ssh login_attempt")
+            && text.contains("username=root")
+            && text.contains("seq=49"),
+        "{text}"
+    );
     let none = Command::new(env!("CARGO_BIN_EXE_decnet"))
         .args(["logs", "--worker", "w1"])
         .env("DECNET_HOME", env.home())
         .output()
         .unwrap();
-    assert!(String::from_utf8(none.stdout).unwrap().is_empty(), "nothing is credited to w1");
+    assert!(
+        String::from_utf8(none.stdout).unwrap().is_empty(),
+        "nothing is credited to w1"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -239,14 +340,23 @@ async fn plaintext_foreign_ca_and_wrong_role_are_refused() {
     let frame = format!("{} {}", line(0, "x").len(), line(0, "x"));
     s.write_all(frame.as_bytes()).await.unwrap();
     let mut buf = [0u8; 64];
-    let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf)).await.unwrap().unwrap_or(0);
-    assert!(n == 0 || buf[0] == 0x15, "plaintext must get a TLS alert or EOF, got {:?}", &buf[..n]);
+    let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap_or(0);
+    assert!(
+        n == 0 || buf[0] == 0x15,
+        "plaintext must get a TLS alert or EOF, got {:?}",
+        &buf[..n]
+    );
 
     // Clients whose handshake must fail: a foreign CA's agent, and our own
     // master certificate (the listener admits agents only).
     let foreign_dir = env.dir.path().join("foreign");
     let foreign = CertificateAuthority::load_or_create(&foreign_dir.join("ca")).unwrap();
-    let foreign_agent = foreign.issue_agent("w1", &["127.0.0.1"], &LeafOptions::default()).unwrap();
+    let foreign_agent = foreign
+        .issue_agent("w1", &["127.0.0.1"], &LeafOptions::default())
+        .unwrap();
     let ours = Bundle::load(&env.dir.path().join("agent-w1")).unwrap();
     let master = decnet::pki::master_bundle(&env.home(), &env.ca(), &["127.0.0.1"]).unwrap();
     for (what, client) in [("foreign CA", foreign_agent), ("master role", master)] {
@@ -257,23 +367,35 @@ async fn plaintext_foreign_ca_and_wrong_role_are_refused() {
             .with_safe_default_protocol_versions()
             .unwrap()
             .with_root_certificates(roots)
-            .with_client_auth_cert(vec![client.cert_der().clone()], client.key_der().clone_key())
+            .with_client_auth_cert(
+                vec![client.cert_der().clone()],
+                client.key_der().clone_key(),
+            )
             .unwrap();
         let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
         let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
-        let r = tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg)).connect(name, tcp).await;
+        let r = tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg))
+            .connect(name, tcp)
+            .await;
         // TLS 1.3 reports client-cert rejection on the first read.
         let refused = match r {
             Err(_) => true,
             Ok(mut tls) => {
                 let _ = tls.write_all(frame.as_bytes()).await;
                 let _ = tls.flush().await;
-                matches!(tokio::time::timeout(Duration::from_secs(10), tls.read(&mut buf)).await, Ok(Err(_)) | Ok(Ok(0)))
+                matches!(
+                    tokio::time::timeout(Duration::from_secs(10), tls.read(&mut buf)).await,
+                    Ok(Err(_)) | Ok(Ok(0))
+                )
             }
         };
         assert!(refused, "{what} must be refused");
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     kill(listener);
-    assert_eq!(env.db().await.count().await.unwrap(), 0, "nothing from refused clients is stored");
+    assert_eq!(
+        env.db().await.count().await.unwrap(),
+        0,
+        "nothing from refused clients is stored"
+    );
 }

@@ -16,7 +16,9 @@ pub enum Kind {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("unknown kind {given:?}; allowed: Swarm (swarms), Worker (workers, wk), Topology (topologies, topo), DeckyShard (deckyshards, ds)")]
+#[error(
+    "unknown kind {given:?}; allowed: Swarm (swarms), Worker (workers, wk), Topology (topologies, topo), DeckyShard (deckyshards, ds)"
+)]
 pub struct ParseKindError {
     pub given: String,
 }
@@ -126,6 +128,9 @@ mod tests {
             assert_eq!(Kind::parse(given).unwrap(), want, "{given}");
         }
         let err = Kind::parse("pod").unwrap_err().to_string();
-        assert!(err.contains("\"pod\"") && err.contains("DeckyShard"), "{err}");
+        assert!(
+            err.contains("\"pod\"") && err.contains("DeckyShard"),
+            "{err}"
+        );
     }
 }

@@ -15,8 +15,8 @@ mod worker;
 
 pub use condition::{ConditionExt, set_condition};
 pub use decky_shard::{
-    DeckyShard, DeckyShardPhase, DeckyShardSpec, DeckyShardStatus, DeckySpec, DeckyStatus,
-    LanSpec, NetworkDriver, Personality,
+    DeckyShard, DeckyShardPhase, DeckyShardSpec, DeckyShardStatus, DeckySpec, DeckyStatus, LanSpec,
+    NetworkDriver, Personality,
 };
 pub use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
     Condition, ObjectMeta, OwnerReference, Time,
@@ -67,4 +67,3 @@ impl DecnetResource for Topology {
 impl DecnetResource for DeckyShard {
     const KIND: Kind = Kind::DeckyShard;
 }
-

@@ -3,7 +3,9 @@ use serde::{Deserialize, Serialize};
 
 /// A fake service a decky can run. The list is closed so a typo in a manifest is
 /// caught at apply time with the allowed values, not at deploy time on a worker.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Service {
     Ssh,

@@ -171,7 +171,15 @@ mod tests {
     fn walks_the_happy_path_and_audits_it() {
         let now = jiff::Timestamp::from_second(1).unwrap();
         let mut s = TopologyStatus::default();
-        for to in [Pending, Deploying, Active, Degraded, Active, TearingDown, TornDown] {
+        for to in [
+            Pending,
+            Deploying,
+            Active,
+            Degraded,
+            Active,
+            TearingDown,
+            TornDown,
+        ] {
             s.transition(to, format!("to {to:?}"), now).unwrap();
         }
         assert_eq!(s.phase, Some(TornDown));
@@ -192,7 +200,10 @@ mod tests {
         for bad in [Pending, TornDown] {
             assert_eq!(
                 s.transition(bad, "x", now),
-                Err(IllegalTransition { from: Deploying, to: bad })
+                Err(IllegalTransition {
+                    from: Deploying,
+                    to: bad
+                })
             );
         }
         s.transition(TearingDown, "delete", now).unwrap();

@@ -50,7 +50,10 @@ const META_IGNORED: &[&str] = &[
 pub fn validate_document(kind: Kind, doc: &Value) -> Vec<FieldError> {
     let mut errors = Vec::new();
     let Some(obj) = doc.as_object() else {
-        return vec![err("", "a document must be a mapping with apiVersion, kind, metadata and spec")];
+        return vec![err(
+            "",
+            "a document must be a mapping with apiVersion, kind, metadata and spec",
+        )];
     };
     for key in obj.keys() {
         if !["apiVersion", "kind", "metadata", "spec", "status"].contains(&key.as_str()) {
@@ -66,7 +69,10 @@ pub fn validate_document(kind: Kind, doc: &Value) -> Vec<FieldError> {
             "apiVersion",
             format!("{other:?} is not served; use {:?}", super::API_VERSION),
         )),
-        None => errors.push(err("apiVersion", format!("required; use {:?}", super::API_VERSION))),
+        None => errors.push(err(
+            "apiVersion",
+            format!("required; use {:?}", super::API_VERSION),
+        )),
     }
     validate_metadata(kind, obj.get("metadata"), &mut errors);
 
@@ -93,14 +99,17 @@ fn validate_metadata(kind: Kind, meta: Option<&Value>, errors: &mut Vec<FieldErr
     };
     for key in meta.keys() {
         if key == "namespace" {
-            if meta.get("namespace").and_then(Value::as_str).is_some_and(|s| !s.is_empty()) {
+            if meta
+                .get("namespace")
+                .and_then(Value::as_str)
+                .is_some_and(|s| !s.is_empty())
+            {
                 errors.push(err(
                     "metadata.namespace",
                     format!("{kind} is cluster-scoped; remove metadata.namespace"),
                 ));
             }
-        } else if !META_WRITABLE.contains(&key.as_str()) && !META_IGNORED.contains(&key.as_str())
-        {
+        } else if !META_WRITABLE.contains(&key.as_str()) && !META_IGNORED.contains(&key.as_str()) {
             errors.push(err(
                 &format!("metadata.{key}"),
                 format!("unknown field; allowed: {}", META_WRITABLE.join(", ")),
@@ -123,7 +132,10 @@ fn validate_metadata(kind: Kind, meta: Option<&Value>, errors: &mut Vec<FieldErr
                 for (k, v) in m {
                     let path = format!("metadata.{map}.{k}");
                     if !v.is_string() {
-                        errors.push(err(&path, "values must be strings (quote numbers and booleans)"));
+                        errors.push(err(
+                            &path,
+                            "values must be strings (quote numbers and booleans)",
+                        ));
                     }
                     if map == "labels" {
                         if let Err(why) = check_label_key(k) {
@@ -135,7 +147,10 @@ fn validate_metadata(kind: Kind, meta: Option<&Value>, errors: &mut Vec<FieldErr
                     }
                 }
             }
-            Some(_) => errors.push(err(&format!("metadata.{map}"), "must be a mapping of string to string")),
+            Some(_) => errors.push(err(
+                &format!("metadata.{map}"),
+                "must be a mapping of string to string",
+            )),
         }
     }
 }
@@ -144,7 +159,9 @@ fn validate_metadata(kind: Kind, meta: Option<&Value>, errors: &mut Vec<FieldErr
 pub fn check_dns_label(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
         && name.len() <= 63
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !name.starts_with('-')
         && !name.ends_with('-');
     if ok {
@@ -177,7 +194,8 @@ fn check_label_key(key: &str) -> Result<(), String> {
 fn check_label_value(v: &str) -> Result<(), String> {
     let ok = v.is_empty()
         || (v.len() <= 63
-            && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+            && v.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
             && v.as_bytes().first().is_some_and(u8::is_ascii_alphanumeric)
             && v.as_bytes().last().is_some_and(u8::is_ascii_alphanumeric));
     if ok {
@@ -211,7 +229,10 @@ pub fn validate_value(value: &Value, schema: &Value, path: &str, errors: &mut Ve
                 if allowed.is_empty() {
                     errors.push(err(path, "matches none of the allowed shapes"));
                 } else {
-                    errors.push(err(path, format!("{value} is not allowed; allowed: {}", allowed.join(", "))));
+                    errors.push(err(
+                        path,
+                        format!("{value} is not allowed; allowed: {}", allowed.join(", ")),
+                    ));
                 }
                 return;
             }
@@ -230,23 +251,42 @@ pub fn validate_value(value: &Value, schema: &Value, path: &str, errors: &mut Ve
         if !type_ok {
             let hint = match (ty, value) {
                 ("integer", Value::Number(_)) => " (a whole number)".to_string(),
-                ("integer" | "number", Value::String(s)) => format!(" (remove the quotes around {s:?})"),
+                ("integer" | "number", Value::String(s)) => {
+                    format!(" (remove the quotes around {s:?})")
+                }
                 ("string", Value::Number(_) | Value::Bool(_)) => " (quote the value)".to_string(),
                 _ => String::new(),
             };
-            errors.push(err(path, format!("must be {}{hint}, got {}", article(ty), type_name(value))));
+            errors.push(err(
+                path,
+                format!("must be {}{hint}, got {}", article(ty), type_name(value)),
+            ));
             return;
         }
     }
     if let Some(allowed) = schema.get("enum").and_then(Value::as_array)
         && !allowed.contains(value)
     {
-        errors.push(err(path, format!("{value} is not allowed; allowed: {}", allowed_values(schema).join(", "))));
+        errors.push(err(
+            path,
+            format!(
+                "{value} is not allowed; allowed: {}",
+                allowed_values(schema).join(", ")
+            ),
+        ));
     }
     match value {
         Value::Object(map) => validate_object(map, schema, path, errors),
         Value::Array(items) => {
-            check_len(items.len(), schema, "minItems", "maxItems", "items", path, errors);
+            check_len(
+                items.len(),
+                schema,
+                "minItems",
+                "maxItems",
+                "items",
+                path,
+                errors,
+            );
             if let Some(item_schema) = schema.get("items") {
                 for (i, item) in items.iter().enumerate() {
                     validate_value(item, item_schema, &format!("{path}[{i}]"), errors);
@@ -254,11 +294,22 @@ pub fn validate_value(value: &Value, schema: &Value, path: &str, errors: &mut Ve
             }
         }
         Value::String(s) => {
-            check_len(s.chars().count(), schema, "minLength", "maxLength", "characters", path, errors);
-            if let Some(pattern) = schema.get("pattern").and_then(Value::as_str) {
-                if !pattern_matches(pattern, s) {
-                    errors.push(err(path, format!("{s:?} does not match the pattern {pattern}")));
-                }
+            check_len(
+                s.chars().count(),
+                schema,
+                "minLength",
+                "maxLength",
+                "characters",
+                path,
+                errors,
+            );
+            if let Some(pattern) = schema.get("pattern").and_then(Value::as_str)
+                && !pattern_matches(pattern, s)
+            {
+                errors.push(err(
+                    path,
+                    format!("{s:?} does not match the pattern {pattern}"),
+                ));
             }
         }
         Value::Number(n) => check_range(n, schema, path, errors),
@@ -271,7 +322,10 @@ fn pattern_matches(pattern: &str, s: &str) -> bool {
     use std::collections::HashMap;
     use std::sync::{Mutex, OnceLock};
     static CACHE: OnceLock<Mutex<HashMap<String, Option<regex_lite::Regex>>>> = OnceLock::new();
-    let mut cache = CACHE.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
+    let mut cache = CACHE
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
     let re = cache
         .entry(pattern.to_string())
         .or_insert_with(|| regex_lite::Regex::new(pattern).ok());
@@ -285,7 +339,13 @@ fn validate_object(
     path: &str,
     errors: &mut Vec<FieldError>,
 ) {
-    let join = |k: &str| if path.is_empty() { k.to_string() } else { format!("{path}.{k}") };
+    let join = |k: &str| {
+        if path.is_empty() {
+            k.to_string()
+        } else {
+            format!("{path}.{k}")
+        }
+    };
     let props = schema.get("properties").and_then(Value::as_object);
     if let Some(required) = schema.get("required").and_then(Value::as_array) {
         for r in required.iter().filter_map(Value::as_str) {
@@ -305,9 +365,16 @@ fn validate_object(
         } else if let Some(extra) = schema.get("additionalProperties").filter(|a| a.is_object()) {
             validate_value(v, extra, &sub, errors);
         } else if props.is_some() && !preserve {
-            let allowed: Vec<&str> = props.map(|p| p.keys().map(String::as_str).collect()).unwrap_or_default();
-            let hint = closest(k, &allowed).map(|c| format!(" (did you mean {c:?}?)")).unwrap_or_default();
-            errors.push(err(&sub, format!("unknown field{hint}; allowed: {}", allowed.join(", "))));
+            let allowed: Vec<&str> = props
+                .map(|p| p.keys().map(String::as_str).collect())
+                .unwrap_or_default();
+            let hint = closest(k, &allowed)
+                .map(|c| format!(" (did you mean {c:?}?)"))
+                .unwrap_or_default();
+            errors.push(err(
+                &sub,
+                format!("unknown field{hint}; allowed: {}", allowed.join(", ")),
+            ));
         }
     }
 }
@@ -331,8 +398,15 @@ fn check_len(
             (None, Some(b)) => format!("at most {b}"),
             (None, None) => unreachable!("checked above"),
         };
-        let unit = if unit == "items" { "items" } else { "characters" };
-        errors.push(err(path, format!("has {len} {unit}; allowed: {bounds} {unit}")));
+        let unit = if unit == "items" {
+            "items"
+        } else {
+            "characters"
+        };
+        errors.push(err(
+            path,
+            format!("has {len} {unit}; allowed: {bounds} {unit}"),
+        ));
     }
 }
 
@@ -342,12 +416,22 @@ fn check_range(n: &serde_json::Number, schema: &Value, path: &str, errors: &mut 
     let mut max = schema.get("maximum").and_then(Value::as_f64);
     // schemars records the Rust integer width as `format`; enforce it too so a
     // value never overflows the field it lands in.
-    if let Some((lo, hi)) = schema.get("format").and_then(Value::as_str).and_then(format_bounds) {
+    if let Some((lo, hi)) = schema
+        .get("format")
+        .and_then(Value::as_str)
+        .and_then(format_bounds)
+    {
         min = Some(min.map_or(lo, |m| m.max(lo)));
         max = Some(max.map_or(hi, |m| m.min(hi)));
     }
     if min.is_some_and(|m| x < m) || max.is_some_and(|m| x > m) {
-        let show = |v: f64| if v.fract() == 0.0 && v.abs() < 1e15 { format!("{}", v as i64) } else { v.to_string() };
+        let show = |v: f64| {
+            if v.fract() == 0.0 && v.abs() < 1e15 {
+                format!("{}", v as i64)
+            } else {
+                v.to_string()
+            }
+        };
         let bounds = match (min, max) {
             (Some(a), Some(b)) => format!("{} to {}", show(a), show(b)),
             (Some(a), None) => format!("at least {}", show(a)),
@@ -380,7 +464,12 @@ fn allowed_values(schema: &Value) -> Vec<String> {
         out.push(c.to_string());
     }
     for key in ["oneOf", "anyOf"] {
-        for b in schema.get(key).and_then(Value::as_array).into_iter().flatten() {
+        for b in schema
+            .get(key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             out.extend(allowed_values(b));
         }
     }
@@ -456,31 +545,49 @@ fn shard_rules(s: &DeckyShardSpec) -> Vec<FieldError> {
     let mut lans = BTreeSet::new();
     for (i, lan) in s.networks.iter().enumerate() {
         if !lans.insert(lan.name.as_str()) {
-            errors.push(err(&format!("spec.networks[{i}].name"), format!("duplicate LAN name {:?}", lan.name)));
+            errors.push(err(
+                &format!("spec.networks[{i}].name"),
+                format!("duplicate LAN name {:?}", lan.name),
+            ));
         }
         if let Some(subnet) = &lan.subnet
             && parse_cidr(subnet).is_none()
         {
-            errors.push(err(&format!("spec.networks[{i}].subnet"), format!("{subnet:?} is not an IPv4 CIDR like 10.10.0.0/24")));
+            errors.push(err(
+                &format!("spec.networks[{i}].subnet"),
+                format!("{subnet:?} is not an IPv4 CIDR like 10.10.0.0/24"),
+            ));
         }
     }
     let mut names = BTreeSet::new();
     let mut ips = BTreeSet::new();
     for (i, d) in s.deckies.iter().enumerate() {
         if !names.insert(d.name.as_str()) {
-            errors.push(err(&format!("spec.deckies[{i}].name"), format!("duplicate decky name {:?}", d.name)));
+            errors.push(err(
+                &format!("spec.deckies[{i}].name"),
+                format!("duplicate decky name {:?}", d.name),
+            ));
         }
         let mut seen = BTreeSet::new();
         for (j, svc) in d.services.iter().enumerate() {
             if !seen.insert(svc) {
-                errors.push(err(&format!("spec.deckies[{i}].services[{j}]"), format!("service {svc} listed twice")));
+                errors.push(err(
+                    &format!("spec.deckies[{i}].services[{j}]"),
+                    format!("service {svc} listed twice"),
+                ));
             }
         }
         for (lan, ip) in &d.ips {
             let path = format!("spec.deckies[{i}].ips.{lan}");
             let Some(net) = s.networks.iter().find(|n| &n.name == lan) else {
                 let declared: Vec<&str> = s.networks.iter().map(|n| n.name.as_str()).collect();
-                errors.push(err(&path, format!("LAN {lan:?} is not declared in spec.networks; declared: [{}]", declared.join(", "))));
+                errors.push(err(
+                    &path,
+                    format!(
+                        "LAN {lan:?} is not declared in spec.networks; declared: [{}]",
+                        declared.join(", ")
+                    ),
+                ));
                 continue;
             };
             if ip.is_empty() {
@@ -493,7 +600,13 @@ fn shard_rules(s: &DeckyShardSpec) -> Vec<FieldError> {
             if let Some((base, prefix)) = net.subnet.as_deref().and_then(parse_cidr)
                 && !in_subnet(addr, base, prefix)
             {
-                errors.push(err(&path, format!("{ip} is outside the LAN's subnet {}", net.subnet.as_deref().unwrap_or_default())));
+                errors.push(err(
+                    &path,
+                    format!(
+                        "{ip} is outside the LAN's subnet {}",
+                        net.subnet.as_deref().unwrap_or_default()
+                    ),
+                ));
             }
             if !ips.insert((lan.clone(), addr)) {
                 errors.push(err(&path, format!("{ip} is already used on LAN {lan:?}")));
@@ -506,12 +619,18 @@ fn shard_rules(s: &DeckyShardSpec) -> Vec<FieldError> {
 fn topology_rules(t: &TopologySpec) -> Vec<FieldError> {
     let mut errors = Vec::new();
     if parse_cidr(&t.subnet_base).is_none() {
-        errors.push(err("spec.subnetBase", format!("{:?} is not an IPv4 CIDR like 10.200.0.0/16", t.subnet_base)));
+        errors.push(err(
+            "spec.subnetBase",
+            format!("{:?} is not an IPv4 CIDR like 10.200.0.0/16", t.subnet_base),
+        ));
     }
     let mut seen = BTreeSet::new();
     for (i, svc) in t.services.iter().enumerate() {
         if !seen.insert(svc) {
-            errors.push(err(&format!("spec.services[{i}]"), format!("service {svc} listed twice")));
+            errors.push(err(
+                &format!("spec.services[{i}]"),
+                format!("service {svc} listed twice"),
+            ));
         }
     }
     errors
@@ -525,6 +644,10 @@ pub fn parse_cidr(s: &str) -> Option<(std::net::Ipv4Addr, u8)> {
 }
 
 fn in_subnet(addr: std::net::Ipv4Addr, base: std::net::Ipv4Addr, prefix: u8) -> bool {
-    let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - prefix) };
+    let mask = if prefix == 0 {
+        0
+    } else {
+        u32::MAX << (32 - prefix)
+    };
     (u32::from(addr) & mask) == (u32::from(base) & mask)
 }

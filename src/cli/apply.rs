@@ -7,8 +7,10 @@ use crate::manifest::{self, Manifest, ManifestError};
 use crate::store::{Selector, semantics};
 
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Examples:\n  decnet apply -f examples/\n  decnet apply -f fleet.yaml --dry-run\n  \
-    cat worker.yaml | decnet apply -f -\n  decnet apply -f gitops/ --prune -l team=blue")]
+#[command(
+    after_help = "Examples:\n  decnet apply -f examples/\n  decnet apply -f fleet.yaml --dry-run\n  \
+    cat worker.yaml | decnet apply -f -\n  decnet apply -f gitops/ --prune -l team=blue"
+)]
 pub struct ApplyArgs {
     /// File, directory (its *.yaml, *.yml, *.json) or - for stdin. Repeatable.
     #[arg(short = 'f', long = "filename", required = true, value_name = "PATH")]
@@ -81,7 +83,11 @@ pub async fn run(home: &Path, args: ApplyArgs) -> Result<(), CliError> {
             Ok(outcomes) => {
                 for ((kind, doc), outcome) in docs.iter().zip(outcomes) {
                     let name = semantics::name_of(doc).unwrap_or_default();
-                    println!("{}.decnet.io/{name} {}{suffix}", kind.as_str().to_lowercase(), outcome.as_str());
+                    println!(
+                        "{}.decnet.io/{name} {}{suffix}",
+                        kind.as_str().to_lowercase(),
+                        outcome.as_str()
+                    );
                     applied.insert((*kind, name.to_string()));
                 }
             }
@@ -97,7 +103,9 @@ pub async fn run(home: &Path, args: ApplyArgs) -> Result<(), CliError> {
     let failed = !errors.is_empty() || store_errors > 0;
     if args.prune {
         if failed {
-            eprintln!("warning: --prune skipped because some files failed (pruning an incomplete set would delete live objects)");
+            eprintln!(
+                "warning: --prune skipped because some files failed (pruning an incomplete set would delete live objects)"
+            );
         } else {
             prune(&store, &selector, &applied, args.dry_run).await?;
         }
@@ -134,7 +142,10 @@ async fn prune(
             if !dry_run {
                 store.delete(kind, &name).await?;
             }
-            println!("{}.decnet.io/{name} pruned{suffix}", kind.as_str().to_lowercase());
+            println!(
+                "{}.decnet.io/{name} pruned{suffix}",
+                kind.as_str().to_lowercase()
+            );
         }
     }
     Ok(())

@@ -7,14 +7,21 @@ use crate::manifest;
 use crate::store::DeleteOutcome;
 
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Examples:\n  decnet delete wk w3\n  decnet delete -f examples/fleet-shard.yaml\n  \
-    decnet delete topology maze --wait --timeout 120")]
+#[command(
+    after_help = "Examples:\n  decnet delete wk w3\n  decnet delete -f examples/fleet-shard.yaml\n  \
+    decnet delete topology maze --wait --timeout 120"
+)]
 pub struct DeleteArgs {
     /// Kind, then one or more names.
     #[arg(required_unless_present = "files", num_args = 1..)]
     pub target: Vec<String>,
     /// Delete what these files (or directories) define.
-    #[arg(short = 'f', long = "filename", conflicts_with = "target", value_name = "PATH")]
+    #[arg(
+        short = 'f',
+        long = "filename",
+        conflicts_with = "target",
+        value_name = "PATH"
+    )]
     pub files: Vec<PathBuf>,
     /// Wait until objects with finalizers are really gone (a controller must be running).
     #[arg(long)]
@@ -33,16 +40,29 @@ pub async fn run(home: &Path, args: DeleteArgs) -> Result<(), CliError> {
             .ok_or_else(|| CliError::Usage("give KIND NAME... or -f FILE".into()))?;
         let kind = Kind::parse(kind).map_err(|e| CliError::Usage(e.to_string()))?;
         if names.is_empty() {
-            return Err(CliError::Usage(format!("name the {kind} to delete: decnet delete {} NAME", kind.plural())));
+            return Err(CliError::Usage(format!(
+                "name the {kind} to delete: decnet delete {} NAME",
+                kind.plural()
+            )));
         }
         targets.extend(names.iter().map(|n| (kind, n.clone())));
     } else {
         for f in &args.files {
-            for file in manifest::collect_files(f, false).map_err(|e| CliError::Other(e.to_string()))? {
-                let text = manifest::read_source(&file).map_err(|e| CliError::Other(e.to_string()))?;
-                let docs = manifest::parse_manifests(&file.display().to_string(), &text).map_err(|es| {
-                    CliError::Other(es.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))
-                })?;
+            for file in
+                manifest::collect_files(f, false).map_err(|e| CliError::Other(e.to_string()))?
+            {
+                let text =
+                    manifest::read_source(&file).map_err(|e| CliError::Other(e.to_string()))?;
+                let docs = manifest::parse_manifests(&file.display().to_string(), &text).map_err(
+                    |es| {
+                        CliError::Other(
+                            es.iter()
+                                .map(ToString::to_string)
+                                .collect::<Vec<_>>()
+                                .join("\n"),
+                        )
+                    },
+                )?;
                 targets.extend(docs.into_iter().map(|m| (m.kind, m.name)));
             }
         }
@@ -80,7 +100,11 @@ pub async fn run(home: &Path, args: DeleteArgs) -> Result<(), CliError> {
                 return Err(CliError::Other(format!(
                     "timed out after {}s; still terminating: {}. Is the controller running (decnet controller)?",
                     args.timeout,
-                    waiting.iter().map(|(k, n)| format!("{k}/{n}")).collect::<Vec<_>>().join(", ")
+                    waiting
+                        .iter()
+                        .map(|(k, n)| format!("{k}/{n}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )));
             }
             tokio::time::sleep(Duration::from_millis(200)).await;

@@ -31,7 +31,9 @@ pub async fn run(home: &Path, args: DescribeArgs) -> Result<(), CliError> {
 }
 
 fn indent(text: &str, by: usize) -> String {
-    text.lines().map(|l| format!("{}{l}\n", " ".repeat(by))).collect()
+    text.lines()
+        .map(|l| format!("{}{l}\n", " ".repeat(by)))
+        .collect()
 }
 
 fn map_line(v: Option<&Value>) -> String {
@@ -52,27 +54,52 @@ pub fn render(kind: Kind, obj: &Value, events: &[Event]) -> String {
     let _ = writeln!(s, "Name:        {}", m("name"));
     let _ = writeln!(s, "Kind:        {kind}");
     let _ = writeln!(s, "API Version: {}", crate::api::API_VERSION);
-    let _ = writeln!(s, "Labels:      {}", map_line(obj.pointer("/metadata/labels")));
-    let _ = writeln!(s, "Annotations: {}", map_line(obj.pointer("/metadata/annotations")));
+    let _ = writeln!(
+        s,
+        "Labels:      {}",
+        map_line(obj.pointer("/metadata/labels"))
+    );
+    let _ = writeln!(
+        s,
+        "Annotations: {}",
+        map_line(obj.pointer("/metadata/annotations"))
+    );
     let created = str_at(obj, "/metadata/creationTimestamp");
     let _ = writeln!(s, "Created:     {created} ({} ago)", age(Some(created)));
     let _ = writeln!(s, "UID:         {}", m("uid"));
     let _ = writeln!(s, "Generation:  {}", m("generation"));
     let _ = writeln!(s, "Resource Version: {}", m("resourceVersion"));
-    if let Some(f) = obj.pointer("/metadata/finalizers").and_then(Value::as_array) {
+    if let Some(f) = obj
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+    {
         let names: Vec<&str> = f.iter().filter_map(Value::as_str).collect();
         let _ = writeln!(s, "Finalizers:  [{}]", names.join(", "));
     }
-    if let Some(t) = obj.pointer("/metadata/deletionTimestamp").and_then(Value::as_str) {
+    if let Some(t) = obj
+        .pointer("/metadata/deletionTimestamp")
+        .and_then(Value::as_str)
+    {
         let _ = writeln!(s, "Deleting:    since {t} (waiting for finalizers)");
     }
-    if let Some(owners) = obj.pointer("/metadata/ownerReferences").and_then(Value::as_array) {
+    if let Some(owners) = obj
+        .pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+    {
         for o in owners {
-            let _ = writeln!(s, "Owned By:    {}/{}", str_at(o, "/kind"), str_at(o, "/name"));
+            let _ = writeln!(
+                s,
+                "Owned By:    {}/{}",
+                str_at(o, "/kind"),
+                str_at(o, "/name")
+            );
         }
     }
     let _ = writeln!(s, "Spec:");
-    s.push_str(&indent(&to_yaml(obj.get("spec").unwrap_or(&Value::Null)), 2));
+    s.push_str(&indent(
+        &to_yaml(obj.get("spec").unwrap_or(&Value::Null)),
+        2,
+    ));
     let _ = writeln!(s, "Status:");
     match obj.get("status") {
         Some(status) => {
@@ -95,7 +122,10 @@ pub fn render(kind: Kind, obj: &Value, events: &[Event]) -> String {
                         ]
                     })
                     .collect();
-                s.push_str(&indent(&table(&["TYPE", "STATUS", "REASON", "SINCE", "MESSAGE"], &rows), 4));
+                s.push_str(&indent(
+                    &table(&["TYPE", "STATUS", "REASON", "SINCE", "MESSAGE"], &rows),
+                    4,
+                ));
             }
         }
         None => s.push_str("  <not yet reconciled>\n"),
@@ -108,14 +138,22 @@ pub fn render(kind: Kind, obj: &Value, events: &[Event]) -> String {
             .iter()
             .map(|e| {
                 let seen = if e.count > 1 {
-                    format!("{} (x{} over {})", age(Some(&e.last_time)), e.count, age(Some(&e.first_time)))
+                    format!(
+                        "{} (x{} over {})",
+                        age(Some(&e.last_time)),
+                        e.count,
+                        age(Some(&e.first_time))
+                    )
                 } else {
                     age(Some(&e.last_time))
                 };
                 vec![e.type_.clone(), e.reason.clone(), seen, e.message.clone()]
             })
             .collect();
-        s.push_str(&indent(&table(&["TYPE", "REASON", "AGE", "MESSAGE"], &rows), 2));
+        s.push_str(&indent(
+            &table(&["TYPE", "REASON", "AGE", "MESSAGE"], &rows),
+            2,
+        ));
     }
     s
 }

@@ -16,8 +16,10 @@ pub enum OutputFormat {
 }
 
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Kinds: swarms, workers (wk), topologies (topo), deckyshards (ds).\n\
-    Examples:\n  decnet get wk\n  decnet get ds -o wide\n  decnet get worker w1 -o yaml\n  decnet get wk -l zone=eu")]
+#[command(
+    after_help = "Kinds: swarms, workers (wk), topologies (topo), deckyshards (ds).\n\
+    Examples:\n  decnet get wk\n  decnet get ds -o wide\n  decnet get worker w1 -o yaml\n  decnet get wk -l zone=eu"
+)]
 pub struct GetArgs {
     /// Kind: Swarm, Worker (wk), Topology (topo), DeckyShard (ds).
     pub kind: String,
@@ -49,24 +51,44 @@ pub async fn run(home: &Path, args: GetArgs) -> Result<(), CliError> {
         },
         None => store.list(kind, &selector).await?,
     };
-    print!("{}", render(kind, &objects, args.name.is_some(), args.output)?);
+    print!(
+        "{}",
+        render(kind, &objects, args.name.is_some(), args.output)?
+    );
     Ok(())
 }
 
 /// Renders objects as kubectl would; pure, for tests.
-pub fn render(kind: Kind, objects: &[Value], single: bool, output: Option<OutputFormat>) -> Result<String, CliError> {
-    let as_list = || {
-        json!({"apiVersion": "v1", "kind": "List", "items": objects})
-    };
+pub fn render(
+    kind: Kind,
+    objects: &[Value],
+    single: bool,
+    output: Option<OutputFormat>,
+) -> Result<String, CliError> {
+    let as_list = || json!({"apiVersion": "v1", "kind": "List", "items": objects});
     Ok(match output {
         Some(OutputFormat::Json) => {
-            let v = if single { objects[0].clone() } else { as_list() };
+            let v = if single {
+                objects[0].clone()
+            } else {
+                as_list()
+            };
             serde_json::to_string_pretty(&v).map_err(|e| CliError::Other(e.to_string()))? + "\n"
         }
-        Some(OutputFormat::Yaml) => to_yaml(&if single { objects[0].clone() } else { as_list() }),
+        Some(OutputFormat::Yaml) => to_yaml(&if single {
+            objects[0].clone()
+        } else {
+            as_list()
+        }),
         Some(OutputFormat::Name) => objects
             .iter()
-            .map(|o| format!("{}.decnet.io/{}\n", kind.as_str().to_lowercase(), str_at(o, "/metadata/name")))
+            .map(|o| {
+                format!(
+                    "{}.decnet.io/{}\n",
+                    kind.as_str().to_lowercase(),
+                    str_at(o, "/metadata/name")
+                )
+            })
             .collect(),
         None | Some(OutputFormat::Wide) => {
             if objects.is_empty() {
@@ -90,11 +112,20 @@ fn columns(kind: Kind, objects: &[Value], wide: bool) -> (Vec<&'static str>, Vec
             p
         }
     };
-    let created = |o: &Value| age(o.pointer("/metadata/creationTimestamp").and_then(Value::as_str));
+    let created = |o: &Value| {
+        age(o
+            .pointer("/metadata/creationTimestamp")
+            .and_then(Value::as_str))
+    };
     let labels = |o: &Value| {
         o.pointer("/metadata/labels")
             .and_then(Value::as_object)
-            .map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect::<Vec<_>>().join(","))
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
             .unwrap_or_default()
     };
     let mut header: Vec<&'static str> = match kind {
@@ -116,34 +147,92 @@ fn columns(kind: Kind, objects: &[Value], wide: bool) -> (Vec<&'static str>, Vec
         .map(|o| {
             let name = str_at(o, "/metadata/name").to_string();
             let mut row = match kind {
-                Kind::Swarm => vec![name, display_at(o, "/spec/masterAddress"), phase(o), display_at(o, "/status/activeWorkers"), created(o)],
+                Kind::Swarm => vec![
+                    name,
+                    display_at(o, "/spec/masterAddress"),
+                    phase(o),
+                    display_at(o, "/status/activeWorkers"),
+                    created(o),
+                ],
                 Kind::Worker => vec![
                     name,
                     display_at(o, "/spec/address"),
                     phase(o),
                     display_at(o, "/status/deckies"),
-                    o.pointer("/status/lastHeartbeat").and_then(Value::as_str).map(|t| format!("{} ago", age(Some(t)))).unwrap_or_default(),
+                    o.pointer("/status/lastHeartbeat")
+                        .and_then(Value::as_str)
+                        .map(|t| format!("{} ago", age(Some(t))))
+                        .unwrap_or_default(),
                     created(o),
                 ],
-                Kind::Topology => vec![name, display_at(o, "/spec/depth"), display_at(o, "/spec/branching"), phase(o), created(o)],
+                Kind::Topology => vec![
+                    name,
+                    display_at(o, "/spec/depth"),
+                    display_at(o, "/spec/branching"),
+                    phase(o),
+                    created(o),
+                ],
                 Kind::DeckyShard => {
-                    let total = o.pointer("/spec/deckies").and_then(Value::as_array).map_or(0, Vec::len);
-                    let ready = o.pointer("/status/readyDeckies").and_then(Value::as_u64).unwrap_or(0);
-                    vec![name, display_at(o, "/spec/worker"), format!("{ready}/{total}"), phase(o), created(o)]
+                    let total = o
+                        .pointer("/spec/deckies")
+                        .and_then(Value::as_array)
+                        .map_or(0, Vec::len);
+                    let ready = o
+                        .pointer("/status/readyDeckies")
+                        .and_then(Value::as_u64)
+                        .unwrap_or(0);
+                    vec![
+                        name,
+                        display_at(o, "/spec/worker"),
+                        format!("{ready}/{total}"),
+                        phase(o),
+                        created(o),
+                    ]
                 }
             };
             if wide {
                 row.extend(match kind {
-                    Kind::Swarm => vec![display_at(o, "/spec/listenerPort"), display_at(o, "/spec/scheduling/strategy")],
-                    Kind::Worker => vec![display_at(o, "/spec/agentPort"), display_at(o, "/status/certFingerprint"), labels(o)],
+                    Kind::Swarm => vec![
+                        display_at(o, "/spec/listenerPort"),
+                        display_at(o, "/spec/scheduling/strategy"),
+                    ],
+                    Kind::Worker => vec![
+                        display_at(o, "/spec/agentPort"),
+                        display_at(o, "/status/certFingerprint"),
+                        labels(o),
+                    ],
                     Kind::Topology => vec![
                         display_at(o, "/spec/deckiesPerLan"),
-                        o.pointer("/spec/services").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(",")).unwrap_or_default(),
+                        o.pointer("/spec/services")
+                            .and_then(Value::as_array)
+                            .map(|a| {
+                                a.iter()
+                                    .filter_map(Value::as_str)
+                                    .collect::<Vec<_>>()
+                                    .join(",")
+                            })
+                            .unwrap_or_default(),
                         display_at(o, "/spec/seed"),
                     ],
                     Kind::DeckyShard => vec![
-                        o.pointer("/spec/networks").and_then(Value::as_array).map(|a| a.iter().map(|n| str_at(n, "/name")).collect::<Vec<_>>().join(",")).unwrap_or_default(),
-                        o.pointer("/spec/deckies").and_then(Value::as_array).map(|a| a.iter().map(|d| str_at(d, "/name")).collect::<Vec<_>>().join(",")).unwrap_or_default(),
+                        o.pointer("/spec/networks")
+                            .and_then(Value::as_array)
+                            .map(|a| {
+                                a.iter()
+                                    .map(|n| str_at(n, "/name"))
+                                    .collect::<Vec<_>>()
+                                    .join(",")
+                            })
+                            .unwrap_or_default(),
+                        o.pointer("/spec/deckies")
+                            .and_then(Value::as_array)
+                            .map(|a| {
+                                a.iter()
+                                    .map(|d| str_at(d, "/name"))
+                                    .collect::<Vec<_>>()
+                                    .join(",")
+                            })
+                            .unwrap_or_default(),
                     ],
                 });
             }

@@ -8,8 +8,10 @@ use crate::logplane::listener::{Listener, ListenerConfig};
 use crate::pki::RolePolicy;
 
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Admits only worker agent certificates. The worker of every event is taken from \
-    the peer certificate's CN, never from the message.\nExample:\n  decnet listener --host 0.0.0.0 --port 6514")]
+#[command(
+    after_help = "Admits only worker agent certificates. The worker of every event is taken from \
+    the peer certificate's CN, never from the message.\nExample:\n  decnet listener --host 0.0.0.0 --port 6514"
+)]
 pub struct ListenerArgs {
     #[arg(long, default_value = "0.0.0.0")]
     pub host: String,
@@ -38,7 +40,12 @@ pub async fn run(home: &Path, args: ListenerArgs) -> Result<(), CliError> {
     let addr: SocketAddr = format!("{}:{}", args.host, args.port)
         .parse()
         .or_else(|_| format!("[{}]:{}", args.host, args.port).parse())
-        .map_err(|_| CliError::Usage(format!("--host {:?} is not an IP address to listen on", args.host)))?;
+        .map_err(|_| {
+            CliError::Usage(format!(
+                "--host {:?} is not an IP address to listen on",
+                args.host
+            ))
+        })?;
     let master = MasterTls::load(home).await?;
     let tls = master.server_config(RolePolicy::log_listener())?;
     let cfg = ListenerConfig {
@@ -50,7 +57,9 @@ pub async fn run(home: &Path, args: ListenerArgs) -> Result<(), CliError> {
         fsync: args.fsync,
         max_connections: args.max_connections,
     };
-    let listener = Listener::start(cfg, tls, termination()).await.map_err(|e| CliError::Other(e.to_string()))?;
+    let listener = Listener::start(cfg, tls, termination())
+        .await
+        .map_err(|e| CliError::Other(e.to_string()))?;
     println!("listening on {}", listener.local_addr);
     // Revocations (decommissioned workers) take effect without a restart.
     let refresher = tokio::spawn(async move {
@@ -61,7 +70,10 @@ pub async fn run(home: &Path, args: ListenerArgs) -> Result<(), CliError> {
             }
         }
     });
-    let r = listener.wait().await.map_err(|e| CliError::Other(e.to_string()));
+    let r = listener
+        .wait()
+        .await
+        .map_err(|e| CliError::Other(e.to_string()));
     refresher.abort();
     r
 }

@@ -7,7 +7,9 @@ use super::CliError;
 use crate::logplane::eventdb::{EventDb, EventFilter, StoredEvent, timestamp_text};
 
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Examples:\n  decnet logs --since 1h\n  decnet logs -f --service ssh\n  decnet logs --decky web-01 --raw")]
+#[command(
+    after_help = "Examples:\n  decnet logs --since 1h\n  decnet logs -f --service ssh\n  decnet logs --decky web-01 --raw"
+)]
 pub struct LogsArgs {
     /// Keep printing new events as they arrive.
     #[arg(short = 'f', long)]
@@ -38,7 +40,9 @@ pub fn parse_since(s: &str, now: jiff::Timestamp) -> Result<String, String> {
         return Ok(timestamp_text(t));
     }
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: i64 = num.parse().map_err(|_| format!("--since {s:?}: use a duration like 30s, 10m, 2h, 7d or an RFC 3339 time"))?;
+    let n: i64 = num.parse().map_err(|_| {
+        format!("--since {s:?}: use a duration like 30s, 10m, 2h, 7d or an RFC 3339 time")
+    })?;
     let secs = match unit {
         "s" => n,
         "m" => n * 60,
@@ -65,7 +69,10 @@ pub fn format_event(e: &StoredEvent, raw: bool) -> String {
         e.app_name.as_deref().unwrap_or("-"),
         e.msgid.as_deref().unwrap_or("-"),
     );
-    if let Some(fields) = e.fields.as_deref().and_then(|f| serde_json::from_str::<Value>(f).ok())
+    if let Some(fields) = e
+        .fields
+        .as_deref()
+        .and_then(|f| serde_json::from_str::<Value>(f).ok())
         && let Some(elements) = fields.as_object()
     {
         for params in elements.values().filter_map(Value::as_object) {
@@ -83,7 +90,10 @@ pub fn format_event(e: &StoredEvent, raw: bool) -> String {
         s.push_str(&format!(" msg={m:?}"));
     }
     if let Some(err) = &e.parse_error {
-        s.push_str(&format!(" (not RFC 5424: {err}) raw={:?}", String::from_utf8_lossy(&e.raw)));
+        s.push_str(&format!(
+            " (not RFC 5424: {err}) raw={:?}",
+            String::from_utf8_lossy(&e.raw)
+        ));
     }
     s
 }
@@ -96,7 +106,9 @@ pub async fn run(home: &Path, args: LogsArgs) -> Result<(), CliError> {
             path.display()
         )));
     }
-    let db = EventDb::open(&path).await.map_err(|e| CliError::Other(e.to_string()))?;
+    let db = EventDb::open(&path)
+        .await
+        .map_err(|e| CliError::Other(e.to_string()))?;
     let since = args
         .since
         .as_deref()
@@ -113,11 +125,24 @@ pub async fn run(home: &Path, args: LogsArgs) -> Result<(), CliError> {
     };
     if let Some(limit) = args.limit {
         // The newest `limit`: start after the right id.
-        let all = db.query(&EventFilter { limit: 0, ..filter.clone() }).await.map_err(|e| CliError::Other(e.to_string()))?;
-        filter.after_id = all.len().checked_sub(limit.max(0) as usize).and_then(|i| i.checked_sub(1)).map_or(0, |i| all[i].id);
+        let all = db
+            .query(&EventFilter {
+                limit: 0,
+                ..filter.clone()
+            })
+            .await
+            .map_err(|e| CliError::Other(e.to_string()))?;
+        filter.after_id = all
+            .len()
+            .checked_sub(limit.max(0) as usize)
+            .and_then(|i| i.checked_sub(1))
+            .map_or(0, |i| all[i].id);
     }
     loop {
-        let batch = db.query(&filter).await.map_err(|e| CliError::Other(e.to_string()))?;
+        let batch = db
+            .query(&filter)
+            .await
+            .map_err(|e| CliError::Other(e.to_string()))?;
         for e in &batch {
             println!("{}", format_event(e, args.raw));
         }
@@ -141,9 +166,18 @@ mod tests {
     #[test]
     fn since_accepts_durations_and_times() {
         let now: jiff::Timestamp = "2026-11-23T10:00:00Z".parse().unwrap();
-        assert_eq!(parse_since("10m", now).unwrap(), "2026-11-23T09:50:00.000000Z");
-        assert_eq!(parse_since("2h", now).unwrap(), "2026-11-23T08:00:00.000000Z");
-        assert_eq!(parse_since("2026-11-20T00:00:00Z", now).unwrap(), "2026-11-20T00:00:00.000000Z");
+        assert_eq!(
+            parse_since("10m", now).unwrap(),
+            "2026-11-23T09:50:00.000000Z"
+        );
+        assert_eq!(
+            parse_since("2h", now).unwrap(),
+            "2026-11-23T08:00:00.000000Z"
+        );
+        assert_eq!(
+            parse_since("2026-11-20T00:00:00Z", now).unwrap(),
+            "2026-11-20T00:00:00.000000Z"
+        );
         for bad in ["", "10", "x", "5y", "-3m"] {
             assert!(parse_since(bad, now).is_err(), "{bad}");
         }

@@ -39,7 +39,8 @@ impl MasterTls {
         let (ca, bundle) = tokio::task::spawn_blocking({
             let home = home.to_path_buf();
             move || -> Result<_, pki::Error> {
-                let ca = CertificateAuthority::load_or_create(&CertificateAuthority::dir_in(&home))?;
+                let ca =
+                    CertificateAuthority::load_or_create(&CertificateAuthority::dir_in(&home))?;
                 let bundle = pki::master_bundle(&home, &ca, &sans)?;
                 Ok((ca, bundle))
             }
@@ -73,7 +74,8 @@ impl MasterTls {
     }
 
     pub fn server_config(&self, policy: RolePolicy) -> Result<Arc<rustls::ServerConfig>, CliError> {
-        pki::server_config(&self.bundle, policy, self.revoked.clone()).map_err(|e| CliError::Other(e.to_string()))
+        pki::server_config(&self.bundle, policy, self.revoked.clone())
+            .map_err(|e| CliError::Other(e.to_string()))
     }
 }
 

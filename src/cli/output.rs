@@ -66,7 +66,13 @@ mod tests {
 
     #[test]
     fn table_aligns() {
-        let t = table(&["NAME", "PHASE"], &[vec!["w1".into(), "Active".into()], vec!["worker-22".into(), "".into()]]);
+        let t = table(
+            &["NAME", "PHASE"],
+            &[
+                vec!["w1".into(), "Active".into()],
+                vec!["worker-22".into(), "".into()],
+            ],
+        );
         assert_eq!(t, "NAME        PHASE\nw1          Active\nworker-22   \n");
     }
 }

@@ -51,14 +51,18 @@ where
         .is_some_and(|f| f.iter().any(|x| x == finalizer_name));
     let deleting = meta.deletion_timestamp.is_some();
     match (deleting, has) {
-        (false, true) => reconcile(Event::Apply(obj)).await.map_err(FinalizerError::ApplyFailed),
+        (false, true) => reconcile(Event::Apply(obj))
+            .await
+            .map_err(FinalizerError::ApplyFailed),
         (false, false) => {
             let mut next = (*obj).clone();
             next.meta_mut()
                 .finalizers
                 .get_or_insert_with(Vec::new)
                 .push(finalizer_name.to_string());
-            api.replace(&next).await.map_err(FinalizerError::AddFinalizer)?;
+            api.replace(&next)
+                .await
+                .map_err(FinalizerError::AddFinalizer)?;
             // The write itself triggers the next reconcile.
             Ok(Action::await_change())
         }
@@ -70,7 +74,9 @@ where
             if let Some(f) = next.meta_mut().finalizers.as_mut() {
                 f.retain(|x| x != finalizer_name);
             }
-            api.replace(&next).await.map_err(FinalizerError::RemoveFinalizer)?;
+            api.replace(&next)
+                .await
+                .map_err(FinalizerError::RemoveFinalizer)?;
             Ok(action)
         }
         (true, false) => Ok(Action::await_change()),

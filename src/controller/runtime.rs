@@ -81,7 +81,11 @@ impl<K: DecnetResource> Controller<K> {
     }
 
     /// Reconcile the `K`s that `mapper` names whenever a `kind` object changes.
-    pub fn watches(mut self, kind: Kind, mapper: impl Fn(&Value) -> Vec<String> + Send + Sync + 'static) -> Self {
+    pub fn watches(
+        mut self,
+        kind: Kind,
+        mapper: impl Fn(&Value) -> Vec<String> + Send + Sync + 'static,
+    ) -> Self {
         self.related.push((kind, Arc::new(mapper)));
         self
     }
@@ -123,15 +127,21 @@ impl<K: DecnetResource> Controller<K> {
         loop {
             let now = Instant::now();
             while state.in_flight.len() < self.concurrency {
-                let Some(name) = state.sched.pop_due(now) else { break };
+                let Some(name) = state.sched.pop_due(now) else {
+                    break;
+                };
                 if state.in_flight.contains(&name) {
                     // Never two reconciles of one object at once: run again after.
                     state.dirty.insert(name);
                     continue;
                 }
                 state.in_flight.insert(name.clone());
-                let (api, reconcile, error_policy, ctx) =
-                    (api.clone(), reconcile.clone(), error_policy.clone(), ctx.clone());
+                let (api, reconcile, error_policy, ctx) = (
+                    api.clone(),
+                    reconcile.clone(),
+                    error_policy.clone(),
+                    ctx.clone(),
+                );
                 let span = tracing::info_span!("reconcile", kind = %K::KIND, name = %name);
                 tasks.spawn(
                     async move {
@@ -227,7 +237,9 @@ impl<K: DecnetResource> Controller<K> {
                 }
                 Err(e) => return Err(e),
             };
-            let Some(last) = changes.last() else { return Ok(()) };
+            let Some(last) = changes.last() else {
+                return Ok(());
+            };
             state.last_rv = last.rv;
             let now = Instant::now();
             let full = changes.len() == 1000;

@@ -30,9 +30,22 @@ mod tests {
         encode(u64::MAX, 0, &mut buf);
         let mut d = FrameDecoder::new();
         d.feed(&buf);
-        assert_eq!(decode(d.next_frame().unwrap().unwrap()), Some((42, 1_000_000)));
-        assert_eq!(decode(d.next_frame().unwrap().unwrap()), Some((u64::MAX, 0)));
-        for bad in [&b"ACK 1"[..], b"ACK 1 2 3", b"NACK 1 2", b"ACK -1 2", b"ACK x y", b"\xff"] {
+        assert_eq!(
+            decode(d.next_frame().unwrap().unwrap()),
+            Some((42, 1_000_000))
+        );
+        assert_eq!(
+            decode(d.next_frame().unwrap().unwrap()),
+            Some((u64::MAX, 0))
+        );
+        for bad in [
+            &b"ACK 1"[..],
+            b"ACK 1 2 3",
+            b"NACK 1 2",
+            b"ACK -1 2",
+            b"ACK x y",
+            b"\xff",
+        ] {
             assert_eq!(decode(bad), None, "{bad:?}");
         }
     }

@@ -96,7 +96,11 @@ mod tests {
         assert_eq!(h.judge("w1", 1, 100, 10), Verdict::Store);
         h.rollback();
         assert_eq!(h.get("w1", 1), 100);
-        assert_eq!(h.judge("w1", 1, 100, 10), Verdict::Store, "the resend is stored after a failed commit");
+        assert_eq!(
+            h.judge("w1", 1, 100, 10),
+            Verdict::Store,
+            "the resend is stored after a failed commit"
+        );
     }
 
     #[test]

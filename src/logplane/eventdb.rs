@@ -101,7 +101,10 @@ impl EventDb {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 
-    pub async fn insert_events(tx: &mut Transaction<'static, Sqlite>, events: &[NewEvent<'_>]) -> Result<()> {
+    pub async fn insert_events(
+        tx: &mut Transaction<'static, Sqlite>,
+        events: &[NewEvent<'_>],
+    ) -> Result<()> {
         for chunk in events.chunks(ROWS_PER_INSERT) {
             let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
                 "INSERT INTO events (received_at, source_worker, file_id, offset, facility, severity, timestamp, \
@@ -150,7 +153,11 @@ impl EventDb {
         Ok(())
     }
 
-    pub async fn set_sink_size(tx: &mut Transaction<'static, Sqlite>, path: &str, size: u64) -> Result<()> {
+    pub async fn set_sink_size(
+        tx: &mut Transaction<'static, Sqlite>,
+        path: &str,
+        size: u64,
+    ) -> Result<()> {
         sqlx::query(
             "INSERT INTO sinks (path, committed_size) VALUES (?, ?) \
              ON CONFLICT (path) DO UPDATE SET committed_size = excluded.committed_size",
@@ -163,7 +170,9 @@ impl EventDb {
     }
 
     pub async fn count(&self) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM events").fetch_one(&self.pool).await?)
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM events")
+            .fetch_one(&self.pool)
+            .await?)
     }
 
     pub async fn query(&self, f: &EventFilter) -> Result<Vec<StoredEvent>> {
@@ -184,7 +193,10 @@ impl EventDb {
         if let Some(t) = &f.since {
             q.push(" AND received_at >= ").push_bind(t.clone());
         }
-        q.push(" ORDER BY id LIMIT ").push_bind(if f.limit > 0 { f.limit } else { i64::MAX });
-        Ok(q.build_query_as::<StoredEvent>().fetch_all(&self.pool).await?)
+        q.push(" ORDER BY id LIMIT ")
+            .push_bind(if f.limit > 0 { f.limit } else { i64::MAX });
+        Ok(q.build_query_as::<StoredEvent>()
+            .fetch_all(&self.pool)
+            .await?)
     }
 }

@@ -64,7 +64,9 @@ pub async fn run(
         }
         match r {
             Ok(Ended::Shutdown) => return Ok(()),
-            Err(e) => tracing::warn!(error = %e, master = %cfg.master_host, "log shipping interrupted"),
+            Err(e) => {
+                tracing::warn!(error = %e, master = %cfg.master_host, "log shipping interrupted")
+            }
         }
         if started.elapsed() > Duration::from_secs(30) {
             backoff.reset("master");
@@ -92,10 +94,13 @@ async fn session(
         .map_err(|_| LogError::Protocol("connect timed out".into()))??;
     let _ = tcp.set_nodelay(true);
     let name = crate::pki::server_name(&cfg.master_host)?;
-    let stream = tokio::time::timeout(Duration::from_secs(10), TlsConnector::from(tls).connect(name, tcp))
-        .await
-        .map_err(|_| LogError::Protocol("TLS handshake timed out".into()))?
-        .map_err(|e| LogError::Protocol(format!("TLS handshake with the master failed: {e}")))?;
+    let stream = tokio::time::timeout(
+        Duration::from_secs(10),
+        TlsConnector::from(tls).connect(name, tcp),
+    )
+    .await
+    .map_err(|_| LogError::Protocol("TLS handshake timed out".into()))?
+    .map_err(|e| LogError::Protocol(format!("TLS handshake with the master failed: {e}")))?;
     tracing::info!(master = %cfg.master_host, "connected to the master");
     let (mut rd, mut wr) = tokio::io::split(stream);
 
@@ -130,8 +135,15 @@ async fn session(
                 let Some((bytes, events)) = chunk else {
                     break Err(LogError::Protocol("log reader stopped".into()));
                 };
+                let mut must_persist = false;
                 for ev in &events {
-                    state.apply_event(ev);
+                    must_persist |= state.apply_event(ev);
+                }
+                // A file's entry must be durable before any of its lines
+                // leaves: after a crash it is the only way to find the file
+                // again once it has been rotated away.
+                if must_persist {
+                    state.flush().await?;
                 }
                 if !bytes.is_empty() && let Err(e) = wr.write_all(&bytes).await {
                     break Err(LogError::Protocol(format!("sending to the master: {e}")));

@@ -70,15 +70,27 @@ impl ForwarderState {
         self.entries.get(&file_id).copied()
     }
 
-    pub fn apply_event(&mut self, ev: &TailEvent) {
+    /// Records what the tailer reported. Returns true when the change must be
+    /// persisted before any line of that file is sent (a newly opened file).
+    pub fn apply_event(&mut self, ev: &TailEvent) -> bool {
+        let mut urgent = false;
         match *ev {
-            TailEvent::Opened { file_id, dev, inode, pos } => {
-                let e = self.entries.entry(file_id).or_insert(Entry {
-                    dev,
-                    inode,
-                    acked: pos,
-                    final_size: None,
+            TailEvent::Opened {
+                file_id,
+                dev,
+                inode,
+                pos,
+            } => {
+                let e = self.entries.entry(file_id).or_insert_with(|| {
+                    urgent = true;
+                    Entry {
+                        dev,
+                        inode,
+                        acked: pos,
+                        final_size: None,
+                    }
                 });
+                urgent |= e.dev != dev || e.inode != inode;
                 e.dev = dev;
                 e.inode = inode;
             }
@@ -87,12 +99,20 @@ impl ForwarderState {
                     e.final_size = Some(size);
                 }
             }
-            TailEvent::Lost { file_id, missing_from } => {
-                tracing::error!(file_id, missing_from, "a rotated log file disappeared before it was fully shipped");
+            TailEvent::Lost {
+                file_id,
+                missing_from,
+            } => {
+                tracing::error!(
+                    file_id,
+                    missing_from,
+                    "a rotated log file disappeared before it was fully shipped"
+                );
                 self.entries.remove(&file_id);
             }
         }
         self.dirty = true;
+        urgent
     }
 
     /// The master stored everything before `next_offset` of `file_id`.

@@ -40,6 +40,7 @@ pub struct ListenerConfig {
 /// Lines read from one connection, handed to the writer.
 struct Batch {
     worker: Arc<str>,
+    #[allow(clippy::type_complexity)] // (offset range, line); clippy >= 1.95 flags it
     lines: Vec<(Option<(u64, u64)>, Vec<u8>)>,
     acks: mpsc::UnboundedSender<(u64, u64)>,
 }
@@ -59,10 +60,12 @@ impl Listener {
     ) -> Result<Listener> {
         let db = EventDb::open(&cfg.db_path).await?;
         let writer = Writer::open(&cfg, db).await?;
-        let tcp = TcpListener::bind(cfg.addr).await.map_err(|e| LogError::File {
-            path: cfg.addr.to_string(),
-            source: e,
-        })?;
+        let tcp = TcpListener::bind(cfg.addr)
+            .await
+            .map_err(|e| LogError::File {
+                path: cfg.addr.to_string(),
+                source: e,
+            })?;
         let local_addr = tcp.local_addr()?;
         tracing::info!(%local_addr, "log listener up");
         let task = tokio::spawn(serve(tcp, TlsAcceptor::from(tls), cfg, writer, shutdown));
@@ -70,7 +73,9 @@ impl Listener {
     }
 
     pub async fn wait(self) -> Result<()> {
-        self.task.await.map_err(|e| LogError::Protocol(format!("listener task failed: {e}")))?
+        self.task
+            .await
+            .map_err(|e| LogError::Protocol(format!("listener task failed: {e}")))?
     }
 }
 
@@ -126,7 +131,9 @@ async fn serve(
     }
     drop(tx);
     // In-flight connections keep their senders; the writer ends when they do.
-    tokio::time::timeout(Duration::from_secs(5), writer_task).await.ok();
+    tokio::time::timeout(Duration::from_secs(5), writer_task)
+        .await
+        .ok();
     Ok(())
 }
 
@@ -182,7 +189,9 @@ async fn connection(
         let err = loop {
             match dec.next_frame() {
                 Ok(Some(frame)) => match decode_payload(frame) {
-                    Ok(Payload::Enveloped(l)) => lines.push((Some((l.file_id, l.offset)), l.line.to_vec())),
+                    Ok(Payload::Enveloped(l)) => {
+                        lines.push((Some((l.file_id, l.offset)), l.line.to_vec()))
+                    }
                     Ok(Payload::Bare(l)) => lines.push((None, l.to_vec())),
                     Err(e) => break Some(format!("bad frame payload: {e}")),
                 },
@@ -234,11 +243,18 @@ impl AppendFile {
     /// written before a crash but never committed will be resent.
     async fn open(path: &Path, db: &EventDb) -> Result<AppendFile> {
         let key = path.display().to_string();
-        let fail = |e| LogError::File { path: key.clone(), source: e };
+        let fail = |e| LogError::File {
+            path: key.clone(),
+            source: e,
+        };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(fail)?;
         }
-        let file = OpenOptions::new().create(true).append(true).open(path).map_err(fail)?;
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(fail)?;
         let actual = file.metadata().map_err(fail)?.len();
         let size = match db.sink_size(&key).await? {
             Some(committed) if actual > committed => {
@@ -330,7 +346,13 @@ impl Writer {
         Ok(())
     }
 
-    async fn store(&mut self, events: &[NewEvent<'_>], log_bytes: &[u8], json_bytes: &[u8], now: &str) -> Result<()> {
+    async fn store(
+        &mut self,
+        events: &[NewEvent<'_>],
+        log_bytes: &[u8],
+        json_bytes: &[u8],
+        now: &str,
+    ) -> Result<()> {
         append(&mut self.log, log_bytes, self.fsync)?;
         if let Some(j) = self.json.as_mut() {
             append(j, json_bytes, self.fsync)?;
@@ -369,7 +391,10 @@ fn append(f: &mut AppendFile, bytes: &[u8], fsync: bool) -> Result<()> {
         return Ok(());
     }
     let start = f.size;
-    let r = f.file.write_all(bytes).and_then(|_| if fsync { f.file.sync_data() } else { Ok(()) });
+    let r = f
+        .file
+        .write_all(bytes)
+        .and_then(|_| if fsync { f.file.sync_data() } else { Ok(()) });
     match r {
         Ok(()) => {
             f.size = start + bytes.len() as u64;
@@ -377,12 +402,21 @@ fn append(f: &mut AppendFile, bytes: &[u8], fsync: bool) -> Result<()> {
         }
         Err(e) => {
             let _ = f.file.set_len(start);
-            Err(LogError::File { path: f.key.clone(), source: e })
+            Err(LogError::File {
+                path: f.key.clone(),
+                source: e,
+            })
         }
     }
 }
 
-fn json_line(now: &str, worker: &str, r: &super::record::EventRecord, raw: &[u8], out: &mut Vec<u8>) {
+fn json_line(
+    now: &str,
+    worker: &str,
+    r: &super::record::EventRecord,
+    raw: &[u8],
+    out: &mut Vec<u8>,
+) {
     let fields: serde_json::Value = r
         .fields
         .as_deref()

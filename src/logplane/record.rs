@@ -78,7 +78,14 @@ mod tests {
             .hostname("web-01")
             .app_name("ssh")
             .msgid("login_attempt")
-            .sd_element(EVENT_SD_ID, [("src_ip", "192.0.2.7"), ("username", "root"), ("password", "a\"b]c\\d")])
+            .sd_element(
+                EVENT_SD_ID,
+                [
+                    ("src_ip", "192.0.2.7"),
+                    ("username", "root"),
+                    ("password", "a\"b]c\\d"),
+                ],
+            )
             .timestamp_text("2026-11-23T10:00:00.000001Z")
             .unwrap()
             .build()

@@ -132,7 +132,10 @@ pub fn parse_manifests(source: &str, text: &str) -> Result<Vec<Manifest>, Vec<Ma
                 // Re-parse padded to the document's place in the file so the
                 // error's line numbers and snippet match what the user sees.
                 let padded = "\n".repeat(line.saturating_sub(1)) + &chunk;
-                let e = serde_saphyr::from_str::<Value>(&padded).err().map(|e| e.to_string()).unwrap_or_default();
+                let e = serde_saphyr::from_str::<Value>(&padded)
+                    .err()
+                    .map(|e| e.to_string())
+                    .unwrap_or_default();
                 fail(None, vec![format!("YAML syntax error: {e}")]);
                 continue;
             }
@@ -149,7 +152,13 @@ pub fn parse_manifests(source: &str, text: &str) -> Result<Vec<Manifest>, Vec<Ma
         let kind = match kind_str.map(Kind::parse) {
             Some(Ok(k)) if kind_str == Some(k.as_str()) => k,
             Some(Ok(k)) => {
-                fail(None, vec![format!("kind: write {:?} exactly (the kind field is case-sensitive)", k.as_str())]);
+                fail(
+                    None,
+                    vec![format!(
+                        "kind: write {:?} exactly (the kind field is case-sensitive)",
+                        k.as_str()
+                    )],
+                );
                 continue;
             }
             Some(Err(e)) => {
@@ -157,12 +166,18 @@ pub fn parse_manifests(source: &str, text: &str) -> Result<Vec<Manifest>, Vec<Ma
                 continue;
             }
             None => {
-                fail(None, vec!["kind: required; allowed: Swarm, Worker, Topology, DeckyShard".into()]);
+                fail(
+                    None,
+                    vec!["kind: required; allowed: Swarm, Worker, Topology, DeckyShard".into()],
+                );
                 continue;
             }
         };
         let object = Some(format!("{kind}/{name}"));
-        let problems: Vec<String> = validate_document(kind, &value).into_iter().map(|e| e.to_string()).collect();
+        let problems: Vec<String> = validate_document(kind, &value)
+            .into_iter()
+            .map(|e| e.to_string())
+            .collect();
         if !problems.is_empty() {
             fail(object, problems);
             continue;
@@ -196,14 +211,20 @@ pub fn parse_manifests(source: &str, text: &str) -> Result<Vec<Manifest>, Vec<Ma
             });
         }
     }
-    if errors.is_empty() { Ok(ok) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(ok)
+    } else {
+        Err(errors)
+    }
 }
 
 /// Decodes into the Rust type and writes the spec back with its defaults
 /// filled in, as an API server applies schema defaults before storing.
 fn normalize(kind: Kind, mut v: Value) -> Result<Value, String> {
     use crate::api::{DeckyShardSpec, SwarmSpec, TopologySpec, WorkerSpec};
-    fn roundtrip<T: serde::de::DeserializeOwned + serde::Serialize>(spec: &Value) -> Result<Value, serde_json::Error> {
+    fn roundtrip<T: serde::de::DeserializeOwned + serde::Serialize>(
+        spec: &Value,
+    ) -> Result<Value, serde_json::Error> {
         serde_json::to_value(serde_json::from_value::<T>(spec.clone())?)
     }
     let spec = v.get("spec").cloned().unwrap_or(Value::Null);

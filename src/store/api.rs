@@ -41,10 +41,12 @@ impl<K: DecnetResource> Api<K> {
     }
 
     pub async fn get(&self, name: &str) -> Result<K> {
-        self.get_opt(name).await?.ok_or_else(|| StoreError::NotFound {
-            kind: K::KIND,
-            name: name.to_string(),
-        })
+        self.get_opt(name)
+            .await?
+            .ok_or_else(|| StoreError::NotFound {
+                kind: K::KIND,
+                name: name.to_string(),
+            })
     }
 
     pub async fn get_opt(&self, name: &str) -> Result<Option<K>> {
@@ -61,12 +63,20 @@ impl<K: DecnetResource> Api<K> {
     }
 
     pub async fn create(&self, obj: &K) -> Result<K> {
-        decode(self.store.create(K::KIND, &serde_json::to_value(obj)?).await?)
+        decode(
+            self.store
+                .create(K::KIND, &serde_json::to_value(obj)?)
+                .await?,
+        )
     }
 
     /// Update metadata + spec; stale `resourceVersion` → `Conflict`.
     pub async fn replace(&self, obj: &K) -> Result<K> {
-        decode(self.store.replace(K::KIND, &serde_json::to_value(obj)?).await?)
+        decode(
+            self.store
+                .replace(K::KIND, &serde_json::to_value(obj)?)
+                .await?,
+        )
     }
 
     /// Write the status subresource from `obj.status`, guarded by its
@@ -76,7 +86,11 @@ impl<K: DecnetResource> Api<K> {
         let name = obj.meta().name.clone().unwrap_or_default();
         let status = v.get("status").cloned().unwrap_or(Value::Null);
         let rv = obj.meta().resource_version.as_deref();
-        decode(self.store.replace_status(K::KIND, &name, status, rv).await?)
+        decode(
+            self.store
+                .replace_status(K::KIND, &name, status, rv)
+                .await?,
+        )
     }
 
     pub async fn delete(&self, name: &str) -> Result<DeleteOutcome> {
@@ -86,6 +100,8 @@ impl<K: DecnetResource> Api<K> {
     /// Record a Kubernetes-style event against the object.
     pub async fn event(&self, obj: &K, type_: &str, reason: &str, message: &str) -> Result<()> {
         let name = obj.meta().name.clone().unwrap_or_default();
-        self.store.record_event(K::KIND, &name, type_, reason, message).await
+        self.store
+            .record_event(K::KIND, &name, type_, reason, message)
+            .await
     }
 }

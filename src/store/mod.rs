@@ -13,7 +13,6 @@ pub use pool::open_pool;
 pub use selector::{Selector, SelectorError};
 pub use sqlite::{ApplyOutcome, Change, ChangeOp, DeleteOutcome, Event, Revocation, Store};
 
-
 /// Where decnet keeps its state: `$DECNET_HOME`, else `~/.decnet`.
 pub fn default_home() -> std::path::PathBuf {
     if let Some(h) = std::env::var_os("DECNET_HOME").filter(|h| !h.is_empty()) {

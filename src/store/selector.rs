@@ -24,7 +24,9 @@ pub struct Selector {
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("invalid label selector {input:?}: {reason}; examples: env=prod, tier!=test, zone in (a,b), !legacy")]
+#[error(
+    "invalid label selector {input:?}: {reason}; examples: env=prod, tier!=test, zone in (a,b), !legacy"
+)]
 pub struct SelectorError {
     pub input: String,
     pub reason: String,
@@ -127,11 +129,14 @@ fn split_terms(input: &str) -> Result<Vec<&str>, String> {
 fn valid_key(k: &str) -> bool {
     !k.is_empty()
         && k.len() <= 317
-        && k.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b))
+        && k.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b))
 }
 
 fn valid_value(v: &str) -> bool {
-    v.len() <= 63 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    v.len() <= 63
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
 
 fn parse_term(term: &str) -> Result<Requirement, String> {
@@ -167,7 +172,10 @@ fn parse_term(term: &str) -> Result<Requirement, String> {
                 .strip_prefix('(')
                 .and_then(|r| r.strip_suffix(')'))
                 .ok_or_else(|| format!("expected a parenthesised list after {:?}", op.trim()))?;
-            let vals = inner.split(',').map(val_ok).collect::<Result<Vec<_>, _>>()?;
+            let vals = inner
+                .split(',')
+                .map(val_ok)
+                .collect::<Result<Vec<_>, _>>()?;
             let k = key_ok(k)?;
             return Ok(if notin {
                 Requirement::NotIn(k, vals)
@@ -184,7 +192,10 @@ mod tests {
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]

@@ -51,7 +51,11 @@ pub fn finalizers_of(obj: &Value) -> Vec<String> {
     meta(obj)
         .and_then(|m| m.get("finalizers"))
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|f| f.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|f| f.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -185,7 +189,11 @@ pub fn plan_replace(kind: Kind, stored: &Value, incoming: &Value) -> Result<Opti
     let new_finalizers: Vec<String> = in_meta
         .get("finalizers")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|f| f.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|f| f.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default();
     if is_deleting(stored) && new_finalizers.iter().any(|f| !old_finalizers.contains(f)) {
         return Err(StoreError::Invalid(format!(
@@ -202,9 +210,15 @@ pub fn plan_replace(kind: Kind, stored: &Value, incoming: &Value) -> Result<Opti
 }
 
 /// The status subresource: only `.status` changes; generation never moves.
-pub fn plan_status(kind: Kind, stored: &Value, status: Value, sent_rv: Option<&str>) -> Result<Option<Value>> {
+pub fn plan_status(
+    kind: Kind,
+    stored: &Value,
+    status: Value,
+    sent_rv: Option<&str>,
+) -> Result<Option<Value>> {
     check_rv(kind, stored, sent_rv)?;
-    if stored.get("status") == Some(&status) || (status.is_null() && stored.get("status").is_none()) {
+    if stored.get("status") == Some(&status) || (status.is_null() && stored.get("status").is_none())
+    {
         return Ok(None);
     }
     let mut next = stored.clone();
@@ -309,20 +323,31 @@ mod tests {
         assert_eq!(generation_of(&n), 2);
         assert!(meta(&n).unwrap().get("labels").is_none());
 
-        let st = plan_status(Kind::Worker, &o, json!({"phase": "Active"}), None).unwrap().unwrap();
+        let st = plan_status(Kind::Worker, &o, json!({"phase": "Active"}), None)
+            .unwrap()
+            .unwrap();
         assert_eq!(generation_of(&st), 1);
         assert_eq!(st["status"]["phase"], "Active");
-        assert_eq!(plan_status(Kind::Worker, &st, json!({"phase": "Active"}), None).unwrap(), None);
+        assert_eq!(
+            plan_status(Kind::Worker, &st, json!({"phase": "Active"}), None).unwrap(),
+            None
+        );
     }
 
     #[test]
     fn stale_resource_version_is_a_conflict() {
         let o = created();
-        let stale = json!({"metadata": {"name": "w1", "resourceVersion": "4"}, "spec": {"address": "x"}});
+        let stale =
+            json!({"metadata": {"name": "w1", "resourceVersion": "4"}, "spec": {"address": "x"}});
         let e = plan_replace(Kind::Worker, &o, &stale).unwrap_err();
         assert!(e.is_conflict(), "{e}");
-        assert!(plan_status(Kind::Worker, &o, json!({}), Some("3")).unwrap_err().is_conflict());
-        let fresh = json!({"metadata": {"name": "w1", "resourceVersion": "5"}, "spec": {"address": "x"}});
+        assert!(
+            plan_status(Kind::Worker, &o, json!({}), Some("3"))
+                .unwrap_err()
+                .is_conflict()
+        );
+        let fresh =
+            json!({"metadata": {"name": "w1", "resourceVersion": "5"}, "spec": {"address": "x"}});
         assert!(plan_replace(Kind::Worker, &o, &fresh).unwrap().is_some());
     }
 
@@ -335,7 +360,10 @@ mod tests {
         let m = json!({"metadata": {"name": "w1", "annotations": {"team": "red"}}, "spec": {"address": "10.0.0.9"}});
         let n = plan_apply(Kind::Worker, &o, &m).unwrap().unwrap();
         assert_eq!(n["metadata"]["finalizers"], json!(["decnet.io/teardown"]));
-        assert_eq!(n["metadata"]["annotations"], json!({"decnet.io/managed-by": "apply", "team": "red"}));
+        assert_eq!(
+            n["metadata"]["annotations"],
+            json!({"decnet.io/managed-by": "apply", "team": "red"})
+        );
         assert_eq!(n["status"]["phase"], "Active");
     }
 
@@ -345,14 +373,19 @@ mod tests {
         assert_eq!(plan_delete(&o, NOW), DeletePlan::Remove);
 
         o["metadata"]["finalizers"] = json!(["decnet.io/teardown"]);
-        let DeletePlan::Mark(marked) = plan_delete(&o, NOW) else { panic!("expected a mark") };
+        let DeletePlan::Mark(marked) = plan_delete(&o, NOW) else {
+            panic!("expected a mark")
+        };
         assert!(is_deleting(&marked));
         assert!(!should_remove(&marked));
         assert_eq!(plan_delete(&marked, NOW), DeletePlan::AlreadyDeleting);
 
         // Apply refuses to resurrect a terminating object.
         let m = json!({"metadata": {"name": "w1"}, "spec": {"address": "x"}});
-        assert!(matches!(plan_apply(Kind::Worker, &marked, &m), Err(StoreError::Terminating { .. })));
+        assert!(matches!(
+            plan_apply(Kind::Worker, &marked, &m),
+            Err(StoreError::Terminating { .. })
+        ));
 
         // A controller may not add finalizers while deleting, only remove them.
         let mut add = marked.clone();

@@ -109,7 +109,10 @@ pub struct Revocation {
 }
 
 pub(crate) fn now_rfc3339() -> String {
-    jiff::Timestamp::now().round(jiff::Unit::Second).unwrap_or_else(|_| jiff::Timestamp::now()).to_string()
+    jiff::Timestamp::now()
+        .round(jiff::Unit::Second)
+        .unwrap_or_else(|_| jiff::Timestamp::now())
+        .to_string()
 }
 
 fn new_uid() -> String {
@@ -118,7 +121,14 @@ fn new_uid() -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h = |r: std::ops::Range<usize>| b[r].iter().map(|x| format!("{x:02x}")).collect::<String>();
-    format!("{}-{}-{}-{}-{}", h(0..4), h(4..6), h(6..8), h(8..10), h(10..16))
+    format!(
+        "{}-{}-{}-{}-{}",
+        h(0..4),
+        h(4..6),
+        h(6..8),
+        h(8..10),
+        h(10..16)
+    )
 }
 
 impl Store {
@@ -166,20 +176,22 @@ impl Store {
     }
 
     pub async fn get(&self, kind: Kind, name: &str) -> Result<Option<Value>> {
-        let row: Option<String> = sqlx::query_scalar("SELECT body FROM objects WHERE kind = ? AND name = ?")
-            .bind(kind.as_str())
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row: Option<String> =
+            sqlx::query_scalar("SELECT body FROM objects WHERE kind = ? AND name = ?")
+                .bind(kind.as_str())
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?;
         Ok(row.map(|b| serde_json::from_str(&b)).transpose()?)
     }
 
     /// All objects of a kind matching the selector, by name.
     pub async fn list(&self, kind: Kind, selector: &Selector) -> Result<Vec<Value>> {
-        let rows: Vec<String> = sqlx::query_scalar("SELECT body FROM objects WHERE kind = ? ORDER BY name")
-            .bind(kind.as_str())
-            .fetch_all(&self.pool)
-            .await?;
+        let rows: Vec<String> =
+            sqlx::query_scalar("SELECT body FROM objects WHERE kind = ? ORDER BY name")
+                .bind(kind.as_str())
+                .fetch_all(&self.pool)
+                .await?;
         let mut out = Vec::with_capacity(rows.len());
         for b in rows {
             let v: Value = serde_json::from_str(&b)?;
@@ -192,7 +204,11 @@ impl Store {
 
     /// Applies documents as ONE transaction: all land or none do. With
     /// `dry_run` the outcomes are computed and the transaction rolled back.
-    pub async fn apply_all(&self, docs: &[(Kind, Value)], dry_run: bool) -> Result<Vec<ApplyOutcome>> {
+    pub async fn apply_all(
+        &self,
+        docs: &[(Kind, Value)],
+        dry_run: bool,
+    ) -> Result<Vec<ApplyOutcome>> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let now = now_rfc3339();
         let mut outcomes = Vec::with_capacity(docs.len());
@@ -255,7 +271,10 @@ impl Store {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let stored = load(&mut tx, kind, &name)
             .await?
-            .ok_or_else(|| StoreError::NotFound { kind, name: name.clone() })?;
+            .ok_or_else(|| StoreError::NotFound {
+                kind,
+                name: name.clone(),
+            })?;
         let Some(next) = sem::plan_replace(kind, &stored, obj)? else {
             return Ok(stored);
         };
@@ -271,11 +290,20 @@ impl Store {
     }
 
     /// Writes only `.status`.
-    pub async fn replace_status(&self, kind: Kind, name: &str, status: Value, rv: Option<&str>) -> Result<Value> {
+    pub async fn replace_status(
+        &self,
+        kind: Kind,
+        name: &str,
+        status: Value,
+        rv: Option<&str>,
+    ) -> Result<Value> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let stored = load(&mut tx, kind, name)
             .await?
-            .ok_or_else(|| StoreError::NotFound { kind, name: name.to_string() })?;
+            .ok_or_else(|| StoreError::NotFound {
+                kind,
+                name: name.to_string(),
+            })?;
         let Some(next) = sem::plan_status(kind, &stored, status, rv)? else {
             return Ok(stored);
         };
@@ -295,8 +323,14 @@ impl Store {
         };
         let (rv, outcome) = match sem::plan_delete(&stored, &now) {
             DeletePlan::AlreadyDeleting => return Ok(DeleteOutcome::Terminating),
-            DeletePlan::Mark(next) => (update(&mut tx, kind, next).await?.0, DeleteOutcome::Terminating),
-            DeletePlan::Remove => (remove_cascading(&mut tx, kind, name, &now).await?, DeleteOutcome::Deleted),
+            DeletePlan::Mark(next) => (
+                update(&mut tx, kind, next).await?.0,
+                DeleteOutcome::Terminating,
+            ),
+            DeletePlan::Remove => (
+                remove_cascading(&mut tx, kind, name, &now).await?,
+                DeleteOutcome::Deleted,
+            ),
         };
         tx.commit().await?;
         self.committed(Some(rv));
@@ -314,11 +348,12 @@ impl Store {
         {
             return Err(StoreError::Expired(rv));
         }
-        let rows = sqlx::query("SELECT rv, kind, name, op FROM changes WHERE rv > ? ORDER BY rv LIMIT ?")
-            .bind(rv)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT rv, kind, name, op FROM changes WHERE rv > ? ORDER BY rv LIMIT ?")
+                .bind(rv)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
         Ok(rows
             .into_iter()
             .filter_map(|r| {
@@ -343,7 +378,14 @@ impl Store {
     }
 
     /// Records an event; a repeat of the object's last event bumps its count.
-    pub async fn record_event(&self, kind: Kind, name: &str, type_: &str, reason: &str, message: &str) -> Result<()> {
+    pub async fn record_event(
+        &self,
+        kind: Kind,
+        name: &str,
+        type_: &str,
+        reason: &str,
+        message: &str,
+    ) -> Result<()> {
         let now = now_rfc3339();
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let last = sqlx::query("SELECT id, type, reason, message FROM events WHERE kind = ? AND name = ? ORDER BY id DESC LIMIT 1")
@@ -352,7 +394,9 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?;
         let repeat = last.as_ref().filter(|r| {
-            r.get::<&str, _>(1) == type_ && r.get::<&str, _>(2) == reason && r.get::<&str, _>(3) == message
+            r.get::<&str, _>(1) == type_
+                && r.get::<&str, _>(2) == reason
+                && r.get::<&str, _>(3) == message
         });
         match repeat {
             Some(r) => {
@@ -433,19 +477,25 @@ impl Store {
 
 fn mark_applied(doc: &mut Value) {
     if let Some(m) = doc.get_mut("metadata").and_then(Value::as_object_mut) {
-        let ann = m.entry("annotations").or_insert_with(|| serde_json::json!({}));
+        let ann = m
+            .entry("annotations")
+            .or_insert_with(|| serde_json::json!({}));
         if let Some(a) = ann.as_object_mut() {
-            a.insert(sem::APPLIED_ANNOTATION.into(), Value::String("apply".into()));
+            a.insert(
+                sem::APPLIED_ANNOTATION.into(),
+                Value::String("apply".into()),
+            );
         }
     }
 }
 
 async fn load(conn: &mut SqliteConnection, kind: Kind, name: &str) -> Result<Option<Value>> {
-    let row: Option<String> = sqlx::query_scalar("SELECT body FROM objects WHERE kind = ? AND name = ?")
-        .bind(kind.as_str())
-        .bind(name)
-        .fetch_optional(&mut *conn)
-        .await?;
+    let row: Option<String> =
+        sqlx::query_scalar("SELECT body FROM objects WHERE kind = ? AND name = ?")
+            .bind(kind.as_str())
+            .bind(name)
+            .fetch_optional(&mut *conn)
+            .await?;
     Ok(row.map(|b| serde_json::from_str(&b)).transpose()?)
 }
 
@@ -464,14 +514,16 @@ async fn insert(conn: &mut SqliteConnection, kind: Kind, mut obj: Value) -> Resu
     let name = sem::name_of(&obj).unwrap_or_default().to_string();
     let rv = next_rv(conn, kind, &name, ChangeOp::Added).await?;
     sem::stamp_rv(&mut obj, rv);
-    sqlx::query("INSERT INTO objects (kind, name, uid, resource_version, body) VALUES (?, ?, ?, ?, ?)")
-        .bind(kind.as_str())
-        .bind(&name)
-        .bind(sem::uid_of(&obj).unwrap_or_default())
-        .bind(rv)
-        .bind(serde_json::to_string(&obj)?)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(
+        "INSERT INTO objects (kind, name, uid, resource_version, body) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(kind.as_str())
+    .bind(&name)
+    .bind(sem::uid_of(&obj).unwrap_or_default())
+    .bind(rv)
+    .bind(serde_json::to_string(&obj)?)
+    .execute(&mut *conn)
+    .await?;
     sync_owners(conn, kind, &name, &obj).await?;
     Ok((rv, obj))
 }
@@ -480,7 +532,12 @@ async fn update(conn: &mut SqliteConnection, kind: Kind, obj: Value) -> Result<(
     write(conn, kind, obj, ChangeOp::Modified).await
 }
 
-async fn write(conn: &mut SqliteConnection, kind: Kind, mut obj: Value, op: ChangeOp) -> Result<(i64, Value)> {
+async fn write(
+    conn: &mut SqliteConnection,
+    kind: Kind,
+    mut obj: Value,
+    op: ChangeOp,
+) -> Result<(i64, Value)> {
     let name = sem::name_of(&obj).unwrap_or_default().to_string();
     let rv = next_rv(conn, kind, &name, op).await?;
     sem::stamp_rv(&mut obj, rv);
@@ -495,7 +552,12 @@ async fn write(conn: &mut SqliteConnection, kind: Kind, mut obj: Value, op: Chan
     Ok((rv, obj))
 }
 
-async fn sync_owners(conn: &mut SqliteConnection, kind: Kind, name: &str, obj: &Value) -> Result<()> {
+async fn sync_owners(
+    conn: &mut SqliteConnection,
+    kind: Kind,
+    name: &str,
+    obj: &Value,
+) -> Result<()> {
     let owners = sem::owner_uids(obj);
     sqlx::query("DELETE FROM dependents WHERE kind = ? AND name = ?")
         .bind(kind.as_str())
@@ -515,12 +577,23 @@ async fn sync_owners(conn: &mut SqliteConnection, kind: Kind, name: &str, obj: &
 
 /// Removes the object and cascades (background propagation): dependents with
 /// finalizers are marked, the others removed, recursively. Returns the last rv.
-async fn remove_cascading(conn: &mut SqliteConnection, kind: Kind, name: &str, now: &str) -> Result<i64> {
+async fn remove_cascading(
+    conn: &mut SqliteConnection,
+    kind: Kind,
+    name: &str,
+    now: &str,
+) -> Result<i64> {
     let mut pending = vec![(kind, name.to_string(), true)];
     let mut last_rv = 0;
     while let Some((kind, name, is_root)) = pending.pop() {
-        let Some(obj) = load(conn, kind, &name).await? else { continue };
-        let plan = if is_root { DeletePlan::Remove } else { sem::plan_delete(&obj, now) };
+        let Some(obj) = load(conn, kind, &name).await? else {
+            continue;
+        };
+        let plan = if is_root {
+            DeletePlan::Remove
+        } else {
+            sem::plan_delete(&obj, now)
+        };
         match plan {
             DeletePlan::AlreadyDeleting => continue,
             DeletePlan::Mark(next) => {
