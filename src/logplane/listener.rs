@@ -192,7 +192,9 @@ async fn connection(
                     Ok(Payload::Enveloped(l)) => {
                         lines.push((Some((l.file_id, l.offset)), l.line.to_vec()))
                     }
-                    Ok(Payload::Bare(l)) => lines.push((None, l.to_vec())),
+                    // Plain RFC 5425 senders (rsyslog omfwd): no origin, so
+                    // no dedup and no ack; many end the message with LF.
+                    Ok(Payload::Bare(l)) => lines.push((None, trim_line_end(l).to_vec())),
                     Err(e) => break Some(format!("bad frame payload: {e}")),
                 },
                 Ok(None) => break None,
@@ -408,6 +410,13 @@ fn append(f: &mut AppendFile, bytes: &[u8], fsync: bool) -> Result<()> {
             })
         }
     }
+}
+
+/// A message without its trailing LF / CRLF (the stored line is one line of
+/// the forensic log).
+fn trim_line_end(l: &[u8]) -> &[u8] {
+    let l = l.strip_suffix(b"\n").unwrap_or(l);
+    l.strip_suffix(b"\r").unwrap_or(l)
 }
 
 fn json_line(
