@@ -47,7 +47,7 @@ impl Env {
             .unwrap();
         dir
     }
-    fn listener(&self) -> Child {
+    fn listener(&self) -> Proc {
         let c = Command::new(env!("CARGO_BIN_EXE_decnet"))
             .args([
                 "listener",
@@ -63,25 +63,27 @@ impl Env {
             .spawn()
             .unwrap();
         wait_port(self.port);
-        c
+        Proc(c)
     }
-    fn forwarder(&self, name: &str, log: &Path) -> Child {
-        Command::new(env!("CARGO_BIN_EXE_decnet"))
-            .args([
-                "forwarder",
-                "--master-host",
-                "127.0.0.1",
-                "--master-port",
-                &self.port.to_string(),
-            ])
-            .arg("--log-path")
-            .arg(log)
-            .arg("--state-db")
-            .arg(self.dir.path().join(format!("fw-{name}.db")))
-            .arg("--agent-dir")
-            .arg(self.dir.path().join(format!("agent-{name}")))
-            .spawn()
-            .unwrap()
+    fn forwarder(&self, name: &str, log: &Path) -> Proc {
+        Proc(
+            Command::new(env!("CARGO_BIN_EXE_decnet"))
+                .args([
+                    "forwarder",
+                    "--master-host",
+                    "127.0.0.1",
+                    "--master-port",
+                    &self.port.to_string(),
+                ])
+                .arg("--log-path")
+                .arg(log)
+                .arg("--state-db")
+                .arg(self.dir.path().join(format!("fw-{name}.db")))
+                .arg("--agent-dir")
+                .arg(self.dir.path().join(format!("agent-{name}")))
+                .spawn()
+                .unwrap(),
+        )
     }
     async fn db(&self) -> EventDb {
         EventDb::open(&self.home().join("events.db")).await.unwrap()
@@ -107,9 +109,19 @@ fn wait_port(port: u16) {
     }
 }
 
-fn kill(mut c: Child) {
-    let _ = c.kill();
-    let _ = c.wait();
+/// A child process killed when dropped, so a failed assertion leaves no
+/// listener or forwarder behind.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn kill(c: Proc) {
+    drop(c);
 }
 
 fn line(i: usize, host: &str) -> String {
@@ -232,6 +244,39 @@ async fn rotation_mid_stream_loses_nothing() {
     kill(listener);
     assert_eq!(got, N as i64);
     assert_exactly_once(&env, "w1", N, "web-01").await;
+}
+
+/// Regression (CI: 18000 vs 20000): the forwarder is killed right after its
+/// first lines were stored — before its periodic state save — and the file is
+/// rotated while it is down. The rotated file must still be finished.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotated_file_is_finished_after_a_crash_before_the_first_state_save() {
+    let env = Env::new();
+    env.worker("w1");
+    let log = env.dir.path().join("deckies.log");
+    let listener = env.listener();
+    append(&log, 0, 5_000, "web-01");
+    let forwarder = env.forwarder("w1", &log);
+    // Kill as soon as the master wrote anything: well inside the forwarder's
+    // 200 ms state-save period.
+    let forensic = env.home().join("master.log");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::fs::metadata(&forensic).map_or(0, |m| m.len()) == 0 {
+        assert!(Instant::now() < deadline, "nothing shipped");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    kill(forwarder);
+    let rotated = env.dir.path().join("deckies.log.1");
+    std::fs::rename(&log, &rotated).unwrap();
+    append(&rotated, 5_000, 6_000, "web-01");
+    append(&log, 6_000, 7_000, "web-01");
+    let forwarder = env.forwarder("w1", &log);
+    let got = env.wait_count(7_000, Duration::from_secs(60)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    kill(forwarder);
+    kill(listener);
+    assert_eq!(got, 7_000);
+    assert_exactly_once(&env, "w1", 7_000, "web-01").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

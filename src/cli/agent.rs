@@ -7,6 +7,7 @@ use clap::Args;
 
 use crate::agent::{Agent, Executor, server};
 use crate::cli::CliError;
+use crate::logplane::collector::{self, CollectorConfig};
 use crate::pki::{Bundle, RevocationList, RolePolicy};
 
 /// Revoked fingerprints (one per line), optional, in the agent directory.
@@ -27,7 +28,18 @@ pub struct AgentArgs {
     /// Detach: re-run in the background, logging to DIR/agent.log, pid in DIR/agent.pid.
     #[arg(long)]
     pub daemon: bool,
+    /// Decky log file the collector appends to (and the forwarder ships)
+    /// [default: DIR/deckies.log].
+    #[arg(long, value_name = "FILE")]
+    pub log_path: Option<PathBuf>,
+    /// Do not collect the deckies' logs (e.g. when `decnet collector` runs separately).
+    #[arg(long)]
+    pub no_collector: bool,
 }
+
+/// The collector's state next to its log file's default place.
+pub const COLLECTOR_DB: &str = "collector.db";
+pub const DECKY_LOG: &str = "deckies.log";
 
 /// Loads the bundle and the revocation list, and builds the mTLS server config that admits
 /// only the master. Errors name the file and the enroll command (exit code 2).
@@ -73,6 +85,22 @@ pub async fn run(args: AgentArgs) -> Result<(), CliError> {
     let addr = listener
         .local_addr()
         .map_err(|e| CliError::Other(e.to_string()))?;
+    if !args.no_collector {
+        let mut cfg = CollectorConfig::new(
+            args.log_path
+                .clone()
+                .unwrap_or_else(|| args.agent_dir.join(DECKY_LOG)),
+            args.agent_dir.join(COLLECTOR_DB),
+        );
+        cfg.owner = executor.owner().map(str::to_owned);
+        let docker = executor.docker().clone();
+        tokio::spawn(async move {
+            // The agent has no graceful shutdown; the collector is crash-safe.
+            if let Err(e) = collector::run(docker, cfg, std::future::pending()).await {
+                tracing::error!(error = %e, "decky log collector stopped");
+            }
+        });
+    }
     tracing::info!(%addr, "agent listening (mTLS, master only)");
     eprintln!("decnet agent listening on https://{addr} (mTLS, master only)");
     server::serve(listener, tls, Arc::new(Agent::new(executor)))

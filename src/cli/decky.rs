@@ -27,6 +27,21 @@ pub enum DeckyCommand {
     Serve(ServeArgs),
     /// Build (or find) the local decky image from this binary and print its tag.
     Image,
+    /// Test helper: print COUNT numbered RFC 5424 event lines on stdout.
+    #[command(hide = true)]
+    Emit {
+        #[arg(long)]
+        count: u64,
+        /// Marks the lines (part of the message text).
+        #[arg(long)]
+        tag: String,
+        /// Pause between lines, in milliseconds.
+        #[arg(long, default_value_t = 0)]
+        every_ms: u64,
+        /// Keep running after the last line (until SIGTERM).
+        #[arg(long)]
+        hold: bool,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -118,6 +133,18 @@ pub async fn run(args: DeckyArgs) -> Result<(), CliError> {
         DeckyCommand::Serve(args) => crate::decky::serve::run(args.options())
             .await
             .map_err(|e| CliError::Other(format!("decky serve: {e}"))),
+        DeckyCommand::Emit {
+            count,
+            tag,
+            every_ms,
+            hold,
+        } => {
+            emit(count, &tag, every_ms).await;
+            if hold {
+                crate::cli::master_tls::termination().await;
+            }
+            Ok(())
+        }
         DeckyCommand::Image => {
             let exe = std::env::current_exe()
                 .map_err(|e| CliError::Other(format!("cannot locate this binary: {e}")))?;
@@ -130,6 +157,31 @@ pub async fn run(args: DeckyArgs) -> Result<(), CliError> {
                 .map_err(|e| CliError::Other(e.to_string()))?;
             println!("{tag}");
             Ok(())
+        }
+    }
+}
+
+/// Numbered event lines (`<tag> <i>` in the message) for log-plane tests.
+async fn emit(count: u64, tag: &str, every_ms: u64) {
+    use crate::syslog::{Facility, Severity, SyslogMessage};
+    use std::io::Write;
+    for i in 0..count {
+        let line = SyslogMessage::builder(Facility::Local0, Severity::Notice)
+            .hostname("emit")
+            .app_name("emit")
+            .msgid("test")
+            .timestamp_now()
+            .msg_bytes(format!("{tag} {i}"))
+            .build()
+            .to_bytes();
+        let mut out = std::io::stdout().lock();
+        let _ = out
+            .write_all(&line)
+            .and_then(|_| out.write_all(b"\n"))
+            .and_then(|_| out.flush());
+        drop(out);
+        if every_ms > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(every_ms)).await;
         }
     }
 }

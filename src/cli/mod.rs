@@ -2,6 +2,7 @@
 
 pub mod agent;
 mod apply;
+mod collector;
 pub mod controller;
 pub mod crds;
 mod daemon;
@@ -60,6 +61,8 @@ pub enum Command {
     Crds,
     /// Master: receive decky events over RFC 5425 + mTLS and store them.
     Listener(listener::ListenerArgs),
+    /// Worker: append every decky container's log lines to the local log file.
+    Collector(collector::CollectorArgs),
     /// Worker: ship the local decky log to the master, exactly once.
     Forwarder(forwarder::ForwarderArgs),
     /// Show decky events stored on the master.
@@ -128,6 +131,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Delete(args) => delete::run(&home, args).await,
         Command::Listener(args) => listener::run(&home, args).await,
         Command::Forwarder(args) => forwarder::run(&home, args).await,
+        Command::Collector(args) => collector::run(args).await,
         Command::Logs(args) => logs::run(&home, args).await,
         Command::Agent(args) => agent::run(args).await,
         Command::Decky(args) => decky::run(args).await,

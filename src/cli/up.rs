@@ -411,7 +411,8 @@ pub async fn status_table(store: &Store) -> Result<String, CliError> {
             // From the shards (desired), not the last heartbeat, which may predate the deploy.
             shards
                 .iter()
-                .filter(|s| s.metadata.deletion_timestamp.is_none() && Some(&s.spec.worker) == w.metadata.name.as_ref())
+                .filter(|s| s.metadata.deletion_timestamp.is_none()
+                    && Some(&s.spec.worker) == w.metadata.name.as_ref())
                 .map(|s| s.spec.deckies.len())
                 .sum::<usize>()
         );

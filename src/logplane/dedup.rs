@@ -39,13 +39,33 @@ impl HighWater {
     /// Judges the line at `offset` of `len` bytes (newline excluded) and
     /// stages the new mark when it is stored.
     pub fn judge(&mut self, worker: &str, file_id: u64, offset: u64, len: usize) -> Verdict {
-        let key = (worker.to_string(), file_id);
         let end = offset.saturating_add(len as u64).saturating_add(1);
+        // Hot path (every line): find the staged mark without allocating a key.
+        if let Some(mark) = self.staged_mark(worker, file_id) {
+            if end <= *mark {
+                return Verdict::Duplicate;
+            }
+            *mark = end;
+            return Verdict::Store;
+        }
+        let key = (worker.to_string(), file_id);
         if end <= self.current(&key) {
             return Verdict::Duplicate;
         }
         self.staged.insert(key, end);
         Verdict::Store
+    }
+
+    /// The staged mark of (worker, file): batches hold few files, so a scan
+    /// beats building an owned key per line.
+    fn staged_mark(&mut self, worker: &str, file_id: u64) -> Option<&mut u64> {
+        if self.staged.len() > 16 {
+            return self.staged.get_mut(&(worker.to_string(), file_id));
+        }
+        self.staged
+            .iter_mut()
+            .find(|((w, f), _)| *f == file_id && w == worker)
+            .map(|(_, v)| v)
     }
 
     /// The staged marks, to write in the batch's transaction.

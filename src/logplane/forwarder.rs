@@ -135,8 +135,15 @@ async fn session(
                 let Some((bytes, events)) = chunk else {
                     break Err(LogError::Protocol("log reader stopped".into()));
                 };
+                let mut must_persist = false;
                 for ev in &events {
-                    state.apply_event(ev);
+                    must_persist |= state.apply_event(ev);
+                }
+                // A file's entry must be durable before any of its lines
+                // leaves: after a crash it is the only way to find the file
+                // again once it has been rotated away.
+                if must_persist {
+                    state.flush().await?;
                 }
                 if !bytes.is_empty() && let Err(e) = wr.write_all(&bytes).await {
                     break Err(LogError::Protocol(format!("sending to the master: {e}")));

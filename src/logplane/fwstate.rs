@@ -70,7 +70,10 @@ impl ForwarderState {
         self.entries.get(&file_id).copied()
     }
 
-    pub fn apply_event(&mut self, ev: &TailEvent) {
+    /// Records what the tailer reported. Returns true when the change must be
+    /// persisted before any line of that file is sent (a newly opened file).
+    pub fn apply_event(&mut self, ev: &TailEvent) -> bool {
+        let mut urgent = false;
         match *ev {
             TailEvent::Opened {
                 file_id,
@@ -78,12 +81,16 @@ impl ForwarderState {
                 inode,
                 pos,
             } => {
-                let e = self.entries.entry(file_id).or_insert(Entry {
-                    dev,
-                    inode,
-                    acked: pos,
-                    final_size: None,
+                let e = self.entries.entry(file_id).or_insert_with(|| {
+                    urgent = true;
+                    Entry {
+                        dev,
+                        inode,
+                        acked: pos,
+                        final_size: None,
+                    }
                 });
+                urgent |= e.dev != dev || e.inode != inode;
                 e.dev = dev;
                 e.inode = inode;
             }
@@ -105,6 +112,7 @@ impl ForwarderState {
             }
         }
         self.dirty = true;
+        urgent
     }
 
     /// The master stored everything before `next_offset` of `file_id`.

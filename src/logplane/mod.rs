@@ -3,6 +3,8 @@
 //! worker: `Tailer` follows the local log file (rotation-aware) → `forwarder`
 //! ships each line in an RFC 5425 frame with its origin (file id, offset) over
 //! mTLS, and resumes from what the master acknowledged.
+//! worker: `collector` appends every decky container's stdout lines to that
+//! local file first (one writer, per-container cursors, exactly once).
 //! master: `listener` admits only agent certificates, stamps the worker from
 //! the peer CN, and a single writer stores each batch — forensic file, JSON
 //! lines, events and per-(worker, file) high-water marks — committing them in
@@ -10,6 +12,7 @@
 //! high-water mark are duplicates and dropped, so resending is always safe.
 
 pub mod ack;
+pub mod collector;
 pub mod dedup;
 pub mod eventdb;
 pub mod forwarder;
@@ -37,6 +40,8 @@ pub enum LogError {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Pki(#[from] crate::pki::Error),
+    #[error("docker: {0}")]
+    Docker(#[from] bollard::errors::Error),
     #[error("{0}")]
     Protocol(String),
 }

@@ -52,6 +52,26 @@ struct Source {
     eof_since: Option<(u64, Instant)>,
 }
 
+impl Source {
+    /// Follow the file's content from its start, as a new file.
+    fn restart(&mut self) {
+        self.pos = 0;
+        self.file_id = None;
+        self.skipping = false;
+        self.eof_since = None;
+    }
+}
+
+/// The file's first line is no longer the one its id was derived from
+/// (truncated and rewritten, copytruncate-style).
+fn head_changed(src: &Source) -> io::Result<bool> {
+    let Some(id) = src.file_id else {
+        return Ok(false);
+    };
+    let meta = src.file.metadata()?;
+    Ok(file_id_of(&src.file, &meta)? != Some(id))
+}
+
 /// Where to resume one known file (from the forwarder's state).
 #[derive(Debug, Clone, Copy)]
 pub struct Resume {
@@ -194,7 +214,19 @@ impl Tailer {
         self.draining = unfinished;
         self.check_path()?;
         if let Some(mut src) = self.current.take() {
+            let (mark, known) = (out.len(), src.file_id.is_some());
             let r = self.read_lines(&mut src, out, budget);
+            // Truncated while we read: what we just read is the new content
+            // at old offsets. Take it back; it is read again from offset 0.
+            let r = match r {
+                Ok(_) if known && head_changed(&src)? => {
+                    tracing::warn!(path = %self.path.display(), "log file truncated while reading; following its new content");
+                    out.truncate(mark);
+                    src.restart();
+                    Ok(0)
+                }
+                r => r,
+            };
             self.current = Some(src);
             lines += r?;
         }
@@ -210,11 +242,11 @@ impl Tailer {
         };
         match &mut self.current {
             Some(cur) if cur.dev == meta.dev() && cur.inode == meta.ino() => {
-                if meta.len() < cur.pos {
+                // A shorter file was truncated; one that already grew back
+                // past our position is caught by its changed first line.
+                if meta.len() < cur.pos || head_changed(cur)? {
                     tracing::warn!(path = %self.path.display(), "log file truncated; following its new content");
-                    cur.pos = 0;
-                    cur.file_id = None;
-                    cur.skipping = false;
+                    cur.restart();
                 }
                 Ok(())
             }
@@ -371,4 +403,93 @@ fn find_by_inode(path: &Path, dev: u64, inode: u64) -> Option<PathBuf> {
         .find(|p| {
             std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.dev() == dev && m.ino() == inode)
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::syslog::{FrameDecoder, Payload, decode_payload};
+    use std::io::Write;
+
+    fn shipped(out: &[u8]) -> Vec<(u64, u64, String)> {
+        let mut d = FrameDecoder::new();
+        d.feed(out);
+        let mut v = Vec::new();
+        while let Some(f) = d.next_frame().unwrap() {
+            let Ok(Payload::Enveloped(l)) = decode_payload(f) else {
+                panic!("not enveloped")
+            };
+            v.push((
+                l.file_id,
+                l.offset,
+                String::from_utf8(l.line.to_vec()).unwrap(),
+            ));
+        }
+        v
+    }
+
+    fn fill(t: &mut Tailer) -> Vec<(u64, u64, String)> {
+        let mut out = Vec::new();
+        t.fill(&mut out, 1 << 20).unwrap();
+        shipped(&out)
+    }
+
+    #[test]
+    fn truncated_file_that_grew_back_past_the_position_is_read_from_its_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.log");
+        std::fs::write(&path, "old-1\nold-2\n").unwrap();
+        let mut t = Tailer::new(&path, 1024, &[]).unwrap();
+        let first = fill(&mut t);
+        assert_eq!(first.len(), 2);
+        // copytruncate, then more new content than the old file had.
+        std::fs::write(&path, "new-line-1\nnew-line-2\nnew-line-3\n").unwrap();
+        let second = fill(&mut t);
+        let lines: Vec<&str> = second.iter().map(|x| x.2.as_str()).collect();
+        assert_eq!(lines, ["new-line-1", "new-line-2", "new-line-3"]);
+        assert_eq!(second[0].1, 0);
+        assert_ne!(
+            second[0].0, first[0].0,
+            "rewritten content gets a new file id"
+        );
+    }
+
+    #[test]
+    fn rotated_known_file_is_finished_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.log");
+        std::fs::write(&path, "a-1\na-2\na-3\n").unwrap();
+        let mut t = Tailer::new(&path, 1024, &[]).unwrap();
+        let got = fill(&mut t);
+        let Some(TailEvent::Opened {
+            file_id,
+            dev,
+            inode,
+            ..
+        }) = t.take_events().into_iter().next()
+        else {
+            panic!("no Opened event")
+        };
+        // Acked up to the end of a-1; then the process dies, the file is
+        // rotated and written to, and a new file starts.
+        let resume = Resume {
+            file_id,
+            dev,
+            inode,
+            pos: got[1].1,
+        };
+        drop(t);
+        let rotated = dir.path().join("d.log.1");
+        std::fs::rename(&path, &rotated).unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&rotated)
+            .unwrap()
+            .write_all(b"a-4\n")
+            .unwrap();
+        std::fs::write(&path, "b-1\n").unwrap();
+        let mut t = Tailer::new(&path, 1024, &[resume]).unwrap();
+        let lines: Vec<String> = fill(&mut t).into_iter().map(|x| x.2).collect();
+        assert_eq!(lines, ["a-2", "a-3", "a-4", "b-1"]);
+    }
 }

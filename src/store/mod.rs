@@ -9,7 +9,7 @@ mod sqlite;
 
 pub use api::Api;
 pub use error::{Result, StoreError};
-pub use pool::open_pool;
+pub use pool::{open_pool, open_pool_with};
 pub use selector::{Selector, SelectorError};
 pub use sqlite::{ApplyOutcome, Change, ChangeOp, DeleteOutcome, Event, Revocation, Store};
 

@@ -12,6 +12,15 @@ use super::error::{Result, StoreError};
 /// queue instead of failing. Shared by the control store, the master's event
 /// database and the forwarder's state.
 pub async fn open_pool(path: &Path) -> Result<SqlitePool> {
+    open_pool_with(path, |o| o).await
+}
+
+/// [`open_pool`] with extra connection options (e.g. pragmas of a
+/// write-heavy database).
+pub async fn open_pool_with(
+    path: &Path,
+    tune: impl FnOnce(SqliteConnectOptions) -> SqliteConnectOptions,
+) -> Result<SqlitePool> {
     let fail = |source: sqlx::Error| StoreError::Open {
         path: path.display().to_string(),
         source,
@@ -28,6 +37,7 @@ pub async fn open_pool(path: &Path) -> Result<SqlitePool> {
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(Duration::from_secs(10))
         .foreign_keys(true);
+    let opts = tune(opts);
     SqlitePoolOptions::new()
         .max_connections(4)
         .connect_with(opts)
