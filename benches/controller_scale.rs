@@ -117,8 +117,10 @@ async fn main() {
         return;
     }
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let workers = env_num("DECNET_BENCH_WORKERS", 1000);
-    let deckies = env_num("DECNET_BENCH_DECKIES", 10_000);
+    // Under `cargo test` (no --bench) run a small smoke pass of the same path.
+    let smoke = !std::env::args().any(|a| a == "--bench");
+    let workers = env_num("DECNET_BENCH_WORKERS", if smoke { 50 } else { 1000 });
+    let deckies = env_num("DECNET_BENCH_DECKIES", if smoke { 500 } else { 10_000 });
     let home = tempfile::tempdir().unwrap();
     let store = Store::open(&home.path().join("decnet.db")).await.unwrap();
     let master = MasterTls::load(home.path(), store.clone()).await.unwrap();

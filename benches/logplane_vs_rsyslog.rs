@@ -240,10 +240,12 @@ action(type="omfwd" target="127.0.0.1" port="{port}" protocol="tcp" template="ra
 
 fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    // Under `cargo test` (no --bench) run a small smoke pass of the same path.
+    let smoke = !std::env::args().any(|a| a == "--bench");
     let n: usize = std::env::var("DECNET_BENCH_N")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(500_000);
+        .unwrap_or(if smoke { 20_000 } else { 500_000 });
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
