@@ -142,6 +142,11 @@ async fn main() {
         lat.len()
     );
     let apply_rate = total as f64 / apply.as_secs_f64();
+    if !std::env::args().any(|a| a == "--bench") {
+        println!(
+            "(smoke run under `cargo test`, unoptimised: targets are judged by `cargo bench --bench store`)"
+        );
+    }
     println!(
         "targets: apply >= 5000/s: {} ({apply_rate:.0}/s); get median < 1 ms: {} ({:?})",
         if apply_rate >= 5000.0 {
