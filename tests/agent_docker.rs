@@ -4,8 +4,11 @@
 //! created; traffic only goes to those containers. Each test uses its own shard name and
 //! subnets and tears everything down even on failure (drop guard), so tests run in parallel.
 
+mod support;
+
+use support::{ShardCleanup, binary};
+
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,38 +31,12 @@ type Seen = BTreeMap<
     ),
 >;
 
-fn binary() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_decnet"))
-}
-
 fn shard_name(test: &str) -> String {
     format!("t{}-{test}", std::process::id() % 100_000)
 }
 
 async fn agent() -> Agent {
     Agent::new(Executor::connect(binary()).await.expect("docker daemon"))
-}
-
-/// Tears the shard down when the test ends, even on panic.
-struct Cleanup(String);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let shard = self.0.clone();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                if let Ok(a) = Executor::connect(binary()).await {
-                    let _ = a.teardown(Some(&shard), None).await;
-                }
-            });
-        })
-        .join()
-        .unwrap();
-    }
 }
 
 fn lan(name: &str, subnet: Option<&str>) -> LanSpec {
@@ -183,7 +160,7 @@ async fn wait_banner(ip: &str, port: u16) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deploy_redeploy_restore_remove_teardown() {
     let shard = shard_name("life");
-    let _cleanup = Cleanup(shard.clone());
+    let _cleanup = ShardCleanup::one(&shard);
     let mut router = decky(
         "router",
         &[Service::Ssh, Service::Http],
@@ -345,7 +322,7 @@ async fn deploy_redeploy_restore_remove_teardown() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_deploys_of_one_shard_serialize() {
     let shard = shard_name("conc");
-    let _cleanup = Cleanup(shard.clone());
+    let _cleanup = ShardCleanup::one(&shard);
     let req = DeployRequest {
         name: shard.clone(),
         spec: DeckyShardSpec {
@@ -387,7 +364,7 @@ async fn concurrent_deploys_of_one_shard_serialize() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn default_lan_gets_a_free_private_subnet() {
     let shard = shard_name("auto");
-    let _cleanup = Cleanup(shard.clone());
+    let _cleanup = ShardCleanup::one(&shard);
     let req = DeployRequest {
         name: shard.clone(),
         spec: DeckyShardSpec {
@@ -413,7 +390,7 @@ async fn default_lan_gets_a_free_private_subnet() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn macvlan_on_a_missing_nic_is_a_clear_error() {
     let shard = shard_name("mvl");
-    let _cleanup = Cleanup(shard.clone());
+    let _cleanup = ShardCleanup::one(&shard);
     let mut l = lan("outside", Some("10.250.64.0/24"));
     l.driver = NetworkDriver::Macvlan;
     l.parent = Some("nosuchnic0".into());

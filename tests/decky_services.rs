@@ -6,8 +6,11 @@
 //! Networks: bridge LANs in 10.250.71.0/24..10.250.75.0/24, one per test, torn down by a drop
 //! guard even on failure. Traffic only goes to those containers and to 127.0.0.1.
 
+mod support;
+
+use support::{ShardCleanup, binary};
+
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
@@ -23,41 +26,15 @@ use futures::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-fn binary() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_decnet"))
-}
-
 fn shard_name(test: &str) -> String {
     format!("s{}-{test}", std::process::id() % 100_000)
-}
-
-/// Tears the shard down when the test ends, even on panic.
-struct Cleanup(String);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let shard = self.0.clone();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                if let Ok(e) = Executor::connect(binary()).await {
-                    let _ = e.teardown(Some(&shard), None).await;
-                }
-            });
-        })
-        .join()
-        .unwrap();
-    }
 }
 
 struct Decky {
     shard: String,
     name: String,
     ip: String,
-    _cleanup: Cleanup,
+    _cleanup: ShardCleanup,
 }
 
 /// Deploys one decky with `services` on its own LAN 10.250.<octet>.0/24 at .10.
@@ -68,7 +45,7 @@ async fn deploy(
     personality: Option<Personality>,
 ) -> Decky {
     let shard = shard_name(test);
-    let cleanup = Cleanup(shard.clone());
+    let cleanup = ShardCleanup::one(&shard);
     let ip = format!("10.250.{octet}.10");
     let spec = DeckyShardSpec {
         worker: "local".into(),

@@ -1,6 +1,10 @@
 //! The log plane end to end: real `decnet listener` and `decnet forwarder`
 //! processes, real mTLS on loopback, real SQLite, processes killed mid-stream.
 
+mod support;
+
+use support::free_port;
+
 use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -13,14 +17,6 @@ use decnet::pki::{Bundle, CertificateAuthority, LeafOptions};
 struct Env {
     dir: tempfile::TempDir,
     port: u16,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 impl Env {

@@ -3,6 +3,10 @@
 //! plain RFC 5425 (no `<file_id> <offset>` envelope) with an agent cert.
 //! Real `decnet listener` process, real mTLS on loopback, real SQLite.
 
+mod support;
+
+use support::free_port;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -27,14 +31,6 @@ impl Drop for Proc {
 struct Env {
     dir: tempfile::TempDir,
     port: u16,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 impl Env {

@@ -12,6 +12,10 @@
 //! Needs root (ip netns) and Docker. Addresses: 10.251.{1,2}.0/24 on veths
 //! created here; traffic only goes to those and to loopback.
 
+mod support;
+
+use support::{ShardCleanup, binary, free_port};
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -24,10 +28,6 @@ use decnet::api::{DeckyShard, DeckyShardPhase, Swarm, SwarmPhase, Worker, Worker
 use decnet::pki::{Bundle, RolePolicy, ServerNameCheck};
 use decnet::store::{Api, Selector, Store};
 use tokio_rustls::TlsConnector;
-
-fn decnet() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_decnet"))
-}
 
 fn sh(args: &[&str]) {
     let out = Command::new(args[0])
@@ -131,14 +131,6 @@ struct Env {
     swarm: String,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 impl Env {
     fn controller(&self) -> Proc {
         let log = std::fs::OpenOptions::new()
@@ -147,7 +139,7 @@ impl Env {
             .open(self.home.path().join("controller.log"))
             .unwrap();
         Proc(
-            Command::new(decnet())
+            Command::new(binary())
                 .args(["controller", "--host", "127.0.0.1", "--no-enroll"])
                 .args(["--listener-port", &self.listener_port.to_string()])
                 .env("DECNET_HOME", self.home.path())
@@ -170,7 +162,7 @@ impl Env {
         Proc(
             Command::new("ip")
                 .args(["netns", "exec", &self.hosts.ns(i)])
-                .arg(decnet())
+                .arg(binary())
                 .arg("agent")
                 .arg("--agent-dir")
                 .arg(&dir)
@@ -188,7 +180,7 @@ impl Env {
     }
 
     fn apply(&self, yaml: &str) {
-        let out = Command::new(decnet())
+        let out = Command::new(binary())
             .args(["apply", "-f", "-"])
             .env("DECNET_HOME", self.home.path())
             .stdin(Stdio::piped())
@@ -338,60 +330,6 @@ async fn shard_containers(docker: &Docker, shard: &str) -> usize {
     docker.list_containers(Some(opts)).await.unwrap().len()
 }
 
-/// Removes whatever this test left in Docker, even on failure.
-struct DockerCleanup(String);
-
-impl Drop for DockerCleanup {
-    fn drop(&mut self) {
-        for i in 1..=2 {
-            let shard = format!("{}-w{i}", self.0);
-            let ids = Command::new("docker")
-                .args([
-                    "ps",
-                    "-aq",
-                    "--filter",
-                    &format!("label=decnet.io/shard={shard}"),
-                ])
-                .output()
-                .map(|o| {
-                    String::from_utf8_lossy(&o.stdout)
-                        .split_whitespace()
-                        .map(str::to_string)
-                        .collect::<Vec<_>>()
-                })
-                .unwrap_or_default();
-            if !ids.is_empty() {
-                let _ = Command::new("docker")
-                    .args(["rm", "-f"])
-                    .args(&ids)
-                    .output();
-            }
-            let nets = Command::new("docker")
-                .args([
-                    "network",
-                    "ls",
-                    "-q",
-                    "--filter",
-                    &format!("label=decnet.io/shard={shard}"),
-                ])
-                .output()
-                .map(|o| {
-                    String::from_utf8_lossy(&o.stdout)
-                        .split_whitespace()
-                        .map(str::to_string)
-                        .collect::<Vec<_>>()
-                })
-                .unwrap_or_default();
-            if !nets.is_empty() {
-                let _ = Command::new("docker")
-                    .args(["network", "rm"])
-                    .args(&nets)
-                    .output();
-            }
-        }
-    }
-}
-
 /// A TLS handshake to the master's listener with worker `dir`'s bundle.
 async fn handshake_with(dir: &Path, port: u16) -> Result<(), String> {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -437,7 +375,7 @@ async fn swarm_schedules_moves_recovers_and_decommissions() {
     let home = tempfile::tempdir().unwrap();
     let store = Store::open(&home.path().join("decnet.db")).await.unwrap();
     let swarm = format!("e2e{}", std::process::id() % 100_000);
-    let _docker_cleanup = DockerCleanup(swarm.clone());
+    let _docker_cleanup = ShardCleanup(vec![format!("{swarm}-w1"), format!("{swarm}-w2")]);
     let env = Env {
         home,
         hosts: Hosts::new(),
@@ -538,7 +476,7 @@ async fn swarm_schedules_moves_recovers_and_decommissions() {
     for f in ["ca.crt", "worker.crt", "worker.key"] {
         std::fs::copy(env.bundle_dir(2).join(f), w2_bundle.path().join(f)).unwrap();
     }
-    let out = Command::new(decnet())
+    let out = Command::new(binary())
         .args([
             "swarm",
             "decommission",

@@ -3,63 +3,18 @@
 //! deckies converged in Docker, a status table printed. Then the `swarm`
 //! views over the same resources.
 
-use std::path::PathBuf;
+mod support;
+
+use support::{ShardCleanup, binary, free_port};
+
 use std::process::Command;
-
-fn decnet() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_decnet"))
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct DockerCleanup(String);
-
-impl Drop for DockerCleanup {
-    fn drop(&mut self) {
-        let label = format!("label=decnet.io/shard={}", self.0);
-        let ids = Command::new("docker")
-            .args(["ps", "-aq", "--filter", &label])
-            .output()
-            .unwrap();
-        let ids: Vec<String> = String::from_utf8_lossy(&ids.stdout)
-            .split_whitespace()
-            .map(str::to_string)
-            .collect();
-        if !ids.is_empty() {
-            let _ = Command::new("docker")
-                .args(["rm", "-f"])
-                .args(&ids)
-                .output();
-        }
-        let nets = Command::new("docker")
-            .args(["network", "ls", "-q", "--filter", &label])
-            .output()
-            .unwrap();
-        let nets: Vec<String> = String::from_utf8_lossy(&nets.stdout)
-            .split_whitespace()
-            .map(str::to_string)
-            .collect();
-        if !nets.is_empty() {
-            let _ = Command::new("docker")
-                .args(["network", "rm"])
-                .args(&nets)
-                .output();
-        }
-    }
-}
 
 #[test]
 fn up_converges_a_fresh_home_and_swarm_views_show_it() {
     let home = tempfile::tempdir().unwrap();
     let manifests = tempfile::tempdir().unwrap();
     let shard = format!("up{}", std::process::id() % 100_000);
-    let _cleanup = DockerCleanup(shard.clone());
+    let _cleanup = ShardCleanup::one(&shard);
     let agent_port = free_port();
     std::fs::write(
         manifests.path().join("fleet.yaml"),
@@ -82,7 +37,7 @@ spec:
     )
     .unwrap();
 
-    let out = Command::new(decnet())
+    let out = Command::new(binary())
         .args([
             "up",
             "--exit-when-ready",
@@ -153,7 +108,7 @@ spec:
 
     // `swarm list` reads the same Worker; `swarm check` probes for real: the agent
     // stopped with `up`, so it reports the worker unreachable and fails.
-    let list = Command::new(decnet())
+    let list = Command::new(binary())
         .args(["swarm", "list", "--json"])
         .env("DECNET_HOME", home.path())
         .output()
@@ -162,7 +117,7 @@ spec:
     let workers: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
     assert_eq!(workers[0]["metadata"]["name"], "local");
     assert_eq!(workers[0]["status"]["phase"], "Active");
-    let check = Command::new(decnet())
+    let check = Command::new(binary())
         .args(["swarm", "check"])
         .env("DECNET_HOME", home.path())
         .output()
@@ -172,7 +127,7 @@ spec:
         String::from_utf8_lossy(&check.stdout).contains("local")
             && String::from_utf8_lossy(&check.stdout).contains("FAIL")
     );
-    let bad = Command::new(decnet())
+    let bad = Command::new(binary())
         .args(["swarm", "list", "--status", "Sleeping"])
         .env("DECNET_HOME", home.path())
         .output()

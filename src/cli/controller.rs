@@ -18,7 +18,7 @@ use crate::controller::{Context, ManagerOptions, Settings, manager};
 use crate::logplane::listener::{Listener, ListenerConfig};
 use crate::master::MasterTls;
 use crate::pki::RolePolicy;
-use crate::store::{Api, Selector, Store};
+use crate::store::{Api, Store};
 
 pub const PID_FILE: &str = "controller.pid";
 pub const LOG_FILE: &str = "controller.log";
@@ -63,11 +63,7 @@ impl Master {
     pub async fn start(home: &Path, args: &ControllerArgs) -> Result<Master, CliError> {
         let store = open_store(home).await?;
         let tls = MasterTls::load(home, store.clone()).await?;
-        let swarm = Api::<Swarm>::new(store.clone())
-            .list(&Selector::default())
-            .await?
-            .into_iter()
-            .min_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+        let swarm = Api::<Swarm>::new(store.clone()).first().await?;
         let (stop, stop_rx) = watch::channel(false);
         let stopped = move || {
             let mut rx = stop_rx.clone();
@@ -84,7 +80,7 @@ impl Master {
                 .or(swarm.as_ref().map(|s| s.spec.listener_port))
                 .unwrap_or(6514);
             let cfg = ListenerConfig {
-                addr: socket_addr(&args.host, port)?,
+                addr: super::listen_addr(&args.host, port)?,
                 log_path: home.join("master.log"),
                 json_path: None,
                 db_path: home.join("events.db"),
@@ -112,7 +108,7 @@ impl Master {
                 .enroll_port
                 .or(swarm.as_ref().map(|s| s.spec.enroll_port))
                 .unwrap_or(8443);
-            let sock = tokio::net::TcpListener::bind(socket_addr(&args.host, port)?)
+            let sock = tokio::net::TcpListener::bind(super::listen_addr(&args.host, port)?)
                 .await
                 .map_err(|e| {
                     CliError::Other(format!("enrollment endpoint on {}:{port}: {e}", args.host))
@@ -134,16 +130,8 @@ impl Master {
         tasks.push((
             "revocations",
             tokio::spawn(async move {
-                tokio::pin!(s);
-                loop {
-                    tokio::select! {
-                        _ = &mut s => return Ok(()),
-                        _ = tokio::time::sleep(Duration::from_secs(2)) => {}
-                    }
-                    if let Err(e) = t.refresh_revocations().await {
-                        tracing::warn!(error = %e, "reloading revocations failed");
-                    }
-                }
+                t.follow_revocations(Duration::from_secs(2), s).await;
+                Ok(())
             }),
         ));
 
@@ -214,13 +202,6 @@ impl Master {
             }
         }
     }
-}
-
-fn socket_addr(host: &str, port: u16) -> Result<SocketAddr, CliError> {
-    format!("{host}:{port}")
-        .parse()
-        .or_else(|_| format!("[{host}]:{port}").parse())
-        .map_err(|_| CliError::Usage(format!("--host {host:?} is not an IP address to listen on")))
 }
 
 pub fn pid_and_log(home: &Path) -> (PathBuf, PathBuf) {

@@ -1,4 +1,3 @@
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -37,15 +36,7 @@ pub struct ListenerArgs {
 }
 
 pub async fn run(home: &Path, args: ListenerArgs) -> Result<(), CliError> {
-    let addr: SocketAddr = format!("{}:{}", args.host, args.port)
-        .parse()
-        .or_else(|_| format!("[{}]:{}", args.host, args.port).parse())
-        .map_err(|_| {
-            CliError::Usage(format!(
-                "--host {:?} is not an IP address to listen on",
-                args.host
-            ))
-        })?;
+    let addr = super::listen_addr(&args.host, args.port)?;
     let master = MasterTls::load(home, super::open_store(home).await?).await?;
     let tls = master.server_config(RolePolicy::log_listener())?;
     let cfg = ListenerConfig {
@@ -63,12 +54,9 @@ pub async fn run(home: &Path, args: ListenerArgs) -> Result<(), CliError> {
     println!("listening on {}", listener.local_addr);
     // Revocations (decommissioned workers) take effect without a restart.
     let refresher = tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(Duration::from_secs(2)).await;
-            if let Err(e) = master.refresh_revocations().await {
-                tracing::warn!(error = %e, "reloading revocations failed");
-            }
-        }
+        master
+            .follow_revocations(Duration::from_secs(2), std::future::pending())
+            .await
     });
     let r = listener
         .wait()

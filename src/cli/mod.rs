@@ -117,6 +117,14 @@ impl Cli {
     }
 }
 
+/// `host:port` to bind, for IPv4 and IPv6 hosts; a usage error names the flag.
+pub(crate) fn listen_addr(host: &str, port: u16) -> Result<std::net::SocketAddr, CliError> {
+    format!("{host}:{port}")
+        .parse()
+        .or_else(|_| format!("[{host}]:{port}").parse())
+        .map_err(|_| CliError::Usage(format!("--host {host:?} is not an IP address to listen on")))
+}
+
 pub async fn open_store(home: &std::path::Path) -> Result<Store, CliError> {
     Ok(Store::open(&crate::store::db_path(home)).await?)
 }

@@ -10,7 +10,7 @@ use super::Backoff;
 use crate::agent::client::{AgentClient, ClientError};
 use crate::api::{HealthPolicy, Swarm, Worker};
 use crate::master::{MasterError, MasterTls};
-use crate::store::{Api, Selector, Store, StoreError};
+use crate::store::{Api, Store, StoreError};
 
 /// Timing knobs; the defaults suit production, tests shorten them.
 #[derive(Debug, Clone)]
@@ -104,21 +104,18 @@ impl Context {
             .unwrap_or_else(|| self.settings.default_health.clone()))
     }
 
-    /// Leaf validity of the fleet's CA policy (first Swarm by name), or 825 days.
+    /// Leaf validity of the fleet's CA policy (first Swarm by name), or its default.
     pub async fn leaf_validity_days(&self) -> Result<u32, StoreError> {
         Ok(self
             .first_swarm()
             .await?
-            .map_or(825, |s| s.spec.ca.leaf_validity_days))
+            .map(|s| s.spec.ca)
+            .unwrap_or_default()
+            .leaf_validity_days)
     }
 
     async fn first_swarm(&self) -> Result<Option<Swarm>, StoreError> {
-        let swarms = Api::<Swarm>::new(self.store.clone())
-            .list(&Selector::default())
-            .await?;
-        Ok(swarms
-            .into_iter()
-            .min_by(|a, b| a.metadata.name.cmp(&b.metadata.name)))
+        Api::<Swarm>::new(self.store.clone()).first().await
     }
 
     /// Error policy shared by the reconcilers: per-object exponential backoff.

@@ -166,18 +166,12 @@ async fn write_status(
 async fn issue_credentials(worker: &Worker, ctx: &Context) -> Result<String, ReconcileError> {
     let name = worker.metadata.name.clone().unwrap_or_default();
     let days = ctx.leaf_validity_days().await?;
-    let (ca, spec, dir) = (
-        ctx.master.ca.clone(),
-        worker.spec.clone(),
-        ctx.home.join("workers").join(&name),
-    );
-    let fingerprint = tokio::task::spawn_blocking(move || -> Result<String, crate::pki::Error> {
-        let bundle = crate::master::issue_worker_bundle(&ca, &name, &spec, days)?;
-        bundle.write(&dir)?;
-        Ok(bundle.fingerprint().to_string())
-    })
-    .await
-    .map_err(|e| ReconcileError::Other(e.to_string()))??;
+    let bundle = ctx.master.issue_worker(&name, &worker.spec, days).await?;
+    let fingerprint = bundle.fingerprint().to_string();
+    let dir = ctx.home.join("workers").join(&name);
+    tokio::task::spawn_blocking(move || bundle.write(&dir))
+        .await
+        .map_err(|e| ReconcileError::Other(e.to_string()))??;
     Ok(fingerprint)
 }
 

@@ -11,9 +11,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::api::{Kind, ObjectMeta, Swarm, Worker, WorkerPhase, WorkerSpec, WorkerStatus};
-use crate::master::{self, MasterTls};
-use crate::pki::{Bundle, Fingerprint, WorkerName};
-use crate::store::{Api, Selector, Store, StoreError};
+use crate::master::MasterTls;
+use crate::pki::{Fingerprint, WorkerName};
+use crate::store::{Api, Store, StoreError};
 
 use super::EnrollError;
 use super::pin::spki_sha256_base64;
@@ -79,10 +79,8 @@ impl SwarmSettings {
     }
 
     pub async fn load(store: &Store) -> Result<SwarmSettings, EnrollError> {
-        let swarms = Api::<Swarm>::new(store.clone())
-            .list(&Selector::default())
-            .await?;
-        Ok(Self::from_swarm(swarms.first()))
+        let swarm = Api::<Swarm>::new(store.clone()).first().await?;
+        Ok(Self::from_swarm(swarm.as_ref()))
     }
 }
 
@@ -172,21 +170,6 @@ async fn refuse_existing(api: &Api<Worker>, name: &str) -> Result<(), EnrollErro
     }
 }
 
-async fn issue(
-    master: &MasterTls,
-    name: &str,
-    spec: &WorkerSpec,
-    days: u32,
-) -> Result<Bundle, EnrollError> {
-    let ca = master.ca.clone();
-    let (name, spec) = (name.to_string(), spec.clone());
-    // Key generation is CPU-bound.
-    tokio::task::spawn_blocking(move || master::issue_worker_bundle(&ca, &name, &spec, days))
-        .await
-        .map_err(|e| EnrollError::Join(e.to_string()))?
-        .map_err(EnrollError::from)
-}
-
 /// Creates `worker` and writes its status (retrying on conflicts: a controller may write the
 /// new Worker's status first); if that fails the Worker is removed again.
 async fn create_with_status(
@@ -256,7 +239,9 @@ pub async fn enroll(
     let settings = SwarmSettings::load(&master.store).await?;
     let spec = build_worker(req, &settings, None)?.spec; // validates before paying for a key
     refuse_existing(&api, &req.name).await?;
-    let bundle = issue(master, &req.name, &spec, settings.leaf_validity_days).await?;
+    let bundle = master
+        .issue_worker(&req.name, &spec, settings.leaf_validity_days)
+        .await?;
     let fp = bundle.fingerprint();
     let worker = build_worker(req, &settings, Some(&fp))?;
     let message = format!(
@@ -353,7 +338,9 @@ pub async fn bootstrap(
     let spec = build_worker(req, &settings, None)?.spec;
     refuse_existing(&api, &req.name).await?;
     let pin = spki_sha256_base64(master.bundle.cert_der()).map_err(EnrollError::Invalid)?;
-    let bundle = issue(master, &req.name, &spec, settings.leaf_validity_days).await?;
+    let bundle = master
+        .issue_worker(&req.name, &spec, settings.leaf_validity_days)
+        .await?;
     let fp = bundle.fingerprint();
     let token = Token::generate();
     let now = jiff::Timestamp::now();

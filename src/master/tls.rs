@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::MasterError;
-use crate::api::{Kind, Swarm};
+use crate::api::{Kind, Swarm, WorkerSpec};
 use crate::pki::{
     self, Bundle, CertificateAuthority, Fingerprint, RevocationList, RolePolicy, ServerNameCheck,
     WorkerName,
@@ -75,6 +75,25 @@ impl MasterTls {
         Ok(())
     }
 
+    /// Reloads the revocation list every `period` until `shutdown`, so revocations written by
+    /// other processes (the CLI, a controller) reach this process's verifiers.
+    pub async fn follow_revocations(
+        &self,
+        period: std::time::Duration,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) {
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => return,
+                _ = tokio::time::sleep(period) => {}
+            }
+            if let Err(e) = self.refresh_revocations().await {
+                tracing::warn!(error = %e, "reloading revocations failed");
+            }
+        }
+    }
+
     /// Revokes a certificate in the store and, at once, in every running verifier.
     pub async fn revoke(
         &self,
@@ -84,6 +103,22 @@ impl MasterTls {
     ) -> Result<(), MasterError> {
         self.store.revoke(fingerprint, subject, reason).await?;
         self.refresh_revocations().await
+    }
+
+    /// Issues worker `name`'s agent bundle off the async runtime (key generation is CPU-bound).
+    pub async fn issue_worker(
+        &self,
+        name: &str,
+        spec: &WorkerSpec,
+        validity_days: u32,
+    ) -> Result<Bundle, MasterError> {
+        let (ca, name, spec) = (self.ca.clone(), name.to_string(), spec.clone());
+        tokio::task::spawn_blocking(move || {
+            super::issue_worker_bundle(&ca, &name, &spec, validity_days)
+        })
+        .await
+        .map_err(|e| MasterError::Join(e.to_string()))?
+        .map_err(MasterError::from)
     }
 
     pub fn server_config(

@@ -53,6 +53,11 @@ impl<K: DecnetResource> Api<K> {
         self.store.get(K::KIND, name).await?.map(decode).transpose()
     }
 
+    /// The first object by name, e.g. the fleet's Swarm (one per master).
+    pub async fn first(&self) -> Result<Option<K>> {
+        Ok(self.list(&Selector::default()).await?.into_iter().next())
+    }
+
     pub async fn list(&self, selector: &Selector) -> Result<Vec<K>> {
         self.store
             .list(K::KIND, selector)
