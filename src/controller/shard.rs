@@ -20,8 +20,10 @@ use crate::store::Api;
 
 pub const FINALIZER: &str = "decnet.io/teardown";
 
-/// Re-check soon while deckies are starting or the worker is not usable.
+/// Re-check soon while deckies are starting.
 const SHORT: Duration = Duration::from_secs(2);
+/// Re-check while the worker is not usable (its own probe period is longer).
+const WAIT_FOR_WORKER: Duration = Duration::from_secs(5);
 
 pub async fn reconcile(
     shard: Arc<DeckyShard>,
@@ -75,7 +77,7 @@ async fn apply(shard: &DeckyShard, ctx: &Context) -> Result<Action, ReconcileErr
             now,
         );
         write_status(&api, shard, status).await?;
-        return Ok(Action::requeue(SHORT.max(Duration::from_secs(5))));
+        return Ok(Action::requeue(WAIT_FOR_WORKER));
     };
     set_condition(
         &mut status.conditions,
