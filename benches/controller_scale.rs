@@ -52,17 +52,13 @@ async fn status(State(f): State<Arc<Fake>>) -> Json<AgentStatus> {
                         ready: true,
                         spec_hash: "x".into(),
                         ips: BTreeMap::new(),
-                        containers: d
-                            .services
-                            .iter()
-                            .map(|s| ContainerObserved {
-                                name: format!("{name}-{}-{s}", d.name),
-                                id: "0".into(),
-                                role: "service".into(),
-                                service: Some(s.to_string()),
-                                state: "running".into(),
-                            })
-                            .collect(),
+                        services: d.services.iter().map(|s| s.to_string()).collect(),
+                        containers: vec![ContainerObserved {
+                            name: format!("{name}-{}", d.name),
+                            id: "0".into(),
+                            role: "decky".into(),
+                            state: "running".into(),
+                        }],
                     })
                     .collect(),
             })

@@ -195,28 +195,23 @@ async fn deploy_redeploy_restore_remove_teardown() {
     // 1. Deploy from empty.
     let report = agent().await.deploy(&req).await.unwrap();
     assert!(!report.unchanged);
-    assert_eq!(report.containers_created.len(), 9, "{report:?}");
+    // One container per decky: its addresses and all of its services in one process.
+    assert_eq!(report.containers_created.len(), 3, "{report:?}");
     assert_eq!(
         networks(&shard).await,
         vec![format!("{shard}-core"), format!("{shard}-dmz")]
     );
     let first = containers(&shard).await;
-    assert_eq!(first.len(), 9);
+    assert_eq!(first.len(), 3);
     assert!(first.values().all(|c| c.1), "all running: {first:?}");
     let (_, _, labels, ips) = &first[&format!("{shard}-web")];
     assert_eq!(labels["decnet.io/managed"], "true");
     assert_eq!(labels["decnet.io/shard"], shard);
     assert_eq!(labels["decnet.io/decky"], "web");
-    assert_eq!(labels["decnet.io/role"], "base");
+    assert_eq!(labels["decnet.io/role"], "decky");
+    assert_eq!(labels["decnet.io/services"], "ssh,http");
     assert!(!labels["decnet.io/spec-hash"].is_empty());
     assert_eq!(ips[&format!("{shard}-dmz")], "10.250.61.11");
-    let (_, _, svc_labels, _) = &first[&format!("{shard}-web-ssh")];
-    assert_eq!(svc_labels["decnet.io/role"], "service");
-    assert_eq!(svc_labels["decnet.io/service"], "ssh");
-    assert_eq!(
-        svc_labels["decnet.io/spec-hash"],
-        labels["decnet.io/spec-hash"]
-    );
     let router_ips = &first[&format!("{shard}-router")].3;
     assert_eq!(router_ips[&format!("{shard}-dmz")], "10.250.61.13");
     assert_eq!(router_ips[&format!("{shard}-core")], "10.250.62.13");
@@ -229,12 +224,22 @@ async fn deploy_redeploy_restore_remove_teardown() {
         inspect.host_config.unwrap().sysctls.unwrap()["net.ipv4.ip_forward"],
         "1"
     );
-    // The service containers share the base's namespace: the decky's IP answers.
+    let env = inspect.config.and_then(|c| c.env).unwrap_or_default();
+    for e in decnet::agent::executor::DECKY_ENV {
+        assert!(env.iter().any(|v| v == e), "{e} not in {env:?}");
+    }
+    // Every service of a decky answers on the decky's address.
     assert_eq!(
         wait_banner("10.250.61.11", 22).await,
         "SSH-2.0-OpenSSH_8.9p1 Ubuntu-3ubuntu0.6\r\n"
     );
     assert!(wait_banner("10.250.61.12", 21).await.starts_with("220 "));
+    assert!(wait_banner("10.250.61.12", 25).await.starts_with("220 "));
+    assert!(
+        wait_banner("10.250.61.13", 22)
+            .await
+            .starts_with("SSH-2.0-")
+    );
 
     // 2. Deploy again, from a fresh agent (restart-safe: state is read from labels) → no change.
     let report = agent().await.deploy(&req).await.unwrap();
@@ -242,14 +247,8 @@ async fn deploy_redeploy_restore_remove_teardown() {
     assert!(report.containers_created.is_empty() && report.containers_removed.is_empty());
     assert_eq!(ids(&containers(&shard).await), ids(&first));
 
-    // 3. Kill a service container and a base container → next deploy restores them.
+    // 3. Kill a decky's container → the next deploy restores it alone.
     let d = docker().await;
-    d.kill_container(
-        &first[&format!("{shard}-web-http")].0,
-        None::<KillContainerOptions>,
-    )
-    .await
-    .unwrap();
     d.kill_container(
         &first[&format!("{shard}-files")].0,
         None::<KillContainerOptions>,
@@ -258,25 +257,14 @@ async fn deploy_redeploy_restore_remove_teardown() {
     .unwrap();
     let report = agent().await.deploy(&req).await.unwrap();
     assert!(!report.unchanged);
-    let mut expected = vec![
-        format!("{shard}-files"),
-        format!("{shard}-files-ftp"),
-        format!("{shard}-files-smtp"),
-        format!("{shard}-web-http"),
-    ];
-    expected.sort();
-    assert_eq!(report.containers_created, expected);
+    assert_eq!(report.containers_created, vec![format!("{shard}-files")]);
     let restored = containers(&shard).await;
-    assert_eq!(restored.len(), 9);
+    assert_eq!(restored.len(), 3);
     assert!(
         restored.values().all(|c| c.1),
         "all running again: {restored:?}"
     );
-    for name in [
-        format!("{shard}-web"),
-        format!("{shard}-web-ssh"),
-        format!("{shard}-router"),
-    ] {
+    for name in [format!("{shard}-web"), format!("{shard}-router")] {
         assert_eq!(restored[&name].0, first[&name].0, "{name} untouched");
     }
     assert_eq!(
@@ -289,7 +277,7 @@ async fn deploy_redeploy_restore_remove_teardown() {
     let mut smaller = req.clone();
     smaller.spec.deckies.retain(|d| d.name != "files");
     let report = agent().await.deploy(&smaller).await.unwrap();
-    assert_eq!(report.containers_removed.len(), 3, "{report:?}");
+    assert_eq!(report.containers_removed.len(), 1, "{report:?}");
     assert!(report.containers_created.is_empty());
     let after = containers(&shard).await;
     let mut expected = ids(&restored);
@@ -312,7 +300,7 @@ async fn deploy_redeploy_restore_remove_teardown() {
         })
         .await
         .unwrap();
-    assert_eq!(report.containers_removed.len(), 6);
+    assert_eq!(report.containers_removed.len(), 2);
     assert_eq!(report.networks_removed.len(), 2);
     assert!(containers(&shard).await.is_empty());
     assert!(networks(&shard).await.is_empty());
@@ -347,7 +335,7 @@ async fn concurrent_deploys_of_one_shard_serialize() {
         1,
         "{reports:?}"
     );
-    assert_eq!(containers(&shard).await.len(), 4);
+    assert_eq!(containers(&shard).await.len(), 2);
     // Decky-only teardown keeps the networks.
     let r = agent
         .teardown(&TeardownRequest {
@@ -356,9 +344,9 @@ async fn concurrent_deploys_of_one_shard_serialize() {
         })
         .await
         .unwrap();
-    assert_eq!(r.containers_removed.len(), 2);
+    assert_eq!(r.containers_removed.len(), 1);
     assert!(r.networks_removed.is_empty());
-    assert_eq!(containers(&shard).await.len(), 2);
+    assert_eq!(containers(&shard).await.len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -298,12 +298,12 @@ spec: {{address: 10.251.2.2, agentPort: 8765}}
 }
 
 /// Running base containers per decky label, for this test's shards.
-async fn docker_bases(docker: &Docker, swarm: &str) -> BTreeMap<String, Vec<String>> {
+async fn docker_deckies(docker: &Docker, swarm: &str) -> BTreeMap<String, Vec<String>> {
     let opts = ListContainersOptionsBuilder::default()
         .all(true)
         .filters(&std::collections::HashMap::from([(
             "label".to_string(),
-            vec!["decnet.io/role=base".to_string()],
+            vec!["decnet.io/role=decky".to_string()],
         )]))
         .build();
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -404,7 +404,7 @@ async fn swarm_schedules_moves_recovers_and_decommissions() {
         },
     )
     .await;
-    let bases = docker_bases(&docker, &swarm).await;
+    let bases = docker_deckies(&docker, &swarm).await;
     assert_eq!(bases.len(), 6, "{bases:?}");
     assert!(bases.values().all(|s| s.len() == 1), "{bases:?}");
 
@@ -445,7 +445,7 @@ async fn swarm_schedules_moves_recovers_and_decommissions() {
     env.eventually(
         "deploy of the new deckies started",
         Duration::from_secs(60),
-        || async { docker_bases(&docker, &swarm).await.len() > 6 },
+        || async { docker_deckies(&docker, &swarm).await.len() > 6 },
     )
     .await;
     controller.kill();
@@ -458,7 +458,7 @@ async fn swarm_schedules_moves_recovers_and_decommissions() {
         },
     )
     .await;
-    let bases = docker_bases(&docker, &swarm).await;
+    let bases = docker_deckies(&docker, &swarm).await;
     assert_eq!(bases.len(), 8, "{bases:?}");
     assert!(
         bases.values().all(|s| s.len() == 1),

@@ -93,7 +93,15 @@ pub async fn observe(
                     .unwrap_or_default(),
                 decky: decky.clone(),
                 role: labels.get(labels::ROLE).cloned().unwrap_or_default(),
-                service: labels.get(labels::SERVICE).cloned(),
+                services: labels
+                    .get(labels::SERVICES)
+                    .map(|s| {
+                        s.split(',')
+                            .filter(|s| !s.is_empty())
+                            .map(str::to_owned)
+                            .collect()
+                    })
+                    .unwrap_or_default(),
                 spec_hash: labels.get(labels::SPEC_HASH).cloned().unwrap_or_default(),
                 running: state == ContainerSummaryStateEnum::RUNNING,
                 state: state.to_string(),

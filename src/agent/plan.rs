@@ -7,13 +7,14 @@
 //!   desired one and that is running is left alone (that is what makes a re-deploy a no-op).
 //! - A network whose LAN is no longer desired, or whose hash changed, is removed (and recreated
 //!   if still desired).
-//! - A decky's hash covers its spec, the specs of the LANs it joins and the decky image, so any
-//!   change to one of those recreates the whole decky (base + services).
-//! - A base container that is not running recreates the whole decky: service containers share
-//!   the base's network namespace, which dies with it.
-//! - A service container that is missing, stopped or stale is recreated alone.
-//! - Anything labelled for the shard and not desired (unknown decky, unknown service, duplicate)
-//!   is removed.
+//! - A decky is one container: it holds the decky's addresses on every LAN and runs all of its
+//!   services in one `decky serve` process (one runtime, one writer: that is what keeps an idle
+//!   decky's memory small, see docs/decky-events.md).
+//! - A decky's hash covers its spec, the specs of the LANs it joins, the decky image and the
+//!   container layout, so any change to one of those recreates the decky.
+//! - A decky container that is not running is recreated.
+//! - Anything labelled for the shard and not desired (unknown decky, duplicate, a container of
+//!   an older layout) is removed.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -30,12 +31,16 @@ pub mod labels {
     pub const WORKER: &str = "decnet.io/worker";
     pub const DECKY: &str = "decnet.io/decky";
     pub const ROLE: &str = "decnet.io/role";
-    pub const SERVICE: &str = "decnet.io/service";
+    /// The services a decky container runs, comma separated.
+    pub const SERVICES: &str = "decnet.io/services";
     pub const LAN: &str = "decnet.io/lan";
     pub const SPEC_HASH: &str = "decnet.io/spec-hash";
-    pub const ROLE_BASE: &str = "base";
-    pub const ROLE_SERVICE: &str = "service";
+    pub const ROLE_DECKY: &str = "decky";
 }
+
+/// Bumped when the containers of a decky change shape, so deckies deployed by an older agent
+/// are recreated (their hash no longer matches).
+const LAYOUT: u32 = 2;
 
 /// Name of the implicit LAN when a shard declares no networks.
 pub const DEFAULT_LAN: &str = "default";
@@ -45,14 +50,9 @@ pub fn network_name(shard: &str, lan: &str) -> String {
     format!("{shard}-{lan}")
 }
 
-/// Base container name of `decky` in `shard`.
-pub fn base_name(shard: &str, decky: &str) -> String {
+/// Container name of `decky` in `shard`.
+pub fn container_name(shard: &str, decky: &str) -> String {
     format!("{shard}-{decky}")
-}
-
-/// Service container name.
-pub fn service_name(shard: &str, decky: &str, service: Service) -> String {
-    format!("{shard}-{decky}-{}", service.as_str())
 }
 
 /// A LAN of the shard, as the agent will create it.
@@ -101,13 +101,24 @@ pub fn lan_hash(lan: &LanSpec) -> String {
     hash_json(lan)
 }
 
-/// Hash of a decky: its spec, the LANs it joins and the image it runs.
+/// Hash of a decky: its spec, the LANs it joins, the image it runs and the container layout.
 pub fn decky_hash(decky: &DeckySpec, lans: &[LanSpec], image: &str) -> String {
     let joined: Vec<&LanSpec> = decky_lans(decky, lans)
         .iter()
         .filter_map(|(name, _)| lans.iter().find(|l| l.name == *name))
         .collect();
-    hash_json(&(decky, joined, image))
+    hash_json(&(decky, joined, image, LAYOUT))
+}
+
+/// A decky's services, each once, in spec order.
+pub fn unique_services(decky: &DeckySpec) -> Vec<Service> {
+    let mut seen = BTreeSet::new();
+    decky
+        .services
+        .iter()
+        .copied()
+        .filter(|s| seen.insert(*s))
+        .collect()
 }
 
 /// A network observed on the host, labelled for a shard.
@@ -129,9 +140,10 @@ pub struct ObservedContainer {
     pub id: String,
     pub name: String,
     pub decky: String,
-    /// `base` or `service`.
+    /// `decky` (older agents also made `base` and `service` containers).
     pub role: String,
-    pub service: Option<String>,
+    /// The services it runs (from its label).
+    pub services: Vec<String>,
     pub spec_hash: String,
     pub running: bool,
     /// Docker's state string (`running`, `exited`, …).
@@ -154,7 +166,7 @@ pub struct NetworkCreate {
     pub hash: String,
 }
 
-/// A decky to create from scratch (base then services).
+/// A decky container to create.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DeckyCreate {
     pub decky: DeckySpec,
@@ -163,17 +175,7 @@ pub struct DeckyCreate {
     pub networks: Vec<(String, Option<String>)>,
 }
 
-/// A service container to (re)create inside an existing, running base.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ServiceCreate {
-    pub decky: DeckySpec,
-    pub service: Service,
-    pub hash: String,
-    pub base_id: String,
-}
-
-/// What to do, in order: remove containers, remove networks, create networks, create deckies,
-/// create services.
+/// What to do, in order: remove containers, remove networks, create networks, create deckies.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Plan {
     /// Container ids (with names, for reports).
@@ -182,7 +184,6 @@ pub struct Plan {
     pub remove_networks: Vec<(String, String)>,
     pub create_networks: Vec<NetworkCreate>,
     pub create_deckies: Vec<DeckyCreate>,
-    pub create_services: Vec<ServiceCreate>,
 }
 
 impl Plan {
@@ -191,7 +192,6 @@ impl Plan {
             && self.remove_networks.is_empty()
             && self.create_networks.is_empty()
             && self.create_deckies.is_empty()
-            && self.create_services.is_empty()
     }
 }
 
@@ -237,22 +237,20 @@ pub fn plan(shard: &str, spec: &DeckyShardSpec, image: &str, observed: &Observed
 
     for decky in &spec.deckies {
         let hash = decky_hash(decky, &lans, image);
+        let name = container_name(shard, &decky.name);
         let existing = by_decky
             .get(decky.name.as_str())
             .cloned()
             .unwrap_or_default();
-        let bases: Vec<&&ObservedContainer> = existing
-            .iter()
-            .filter(|c| c.role == labels::ROLE_BASE)
-            .collect();
-        let good_base = bases
-            .iter()
-            .find(|c| c.running && c.spec_hash == hash && c.name == base_name(shard, &decky.name));
-        let Some(base) = good_base else {
-            // Recreate the whole decky.
-            for c in &existing {
+        let good = existing.iter().find(|c| {
+            c.role == labels::ROLE_DECKY && c.running && c.spec_hash == hash && c.name == name
+        });
+        for c in &existing {
+            if good.is_none_or(|g| g.id != c.id) {
                 plan.remove_containers.push((c.id.clone(), c.name.clone()));
             }
+        }
+        if good.is_none() {
             let networks = decky_lans(decky, &lans)
                 .into_iter()
                 .map(|(lan, ip)| (network_name(shard, lan), ip.map(str::to_owned)))
@@ -262,39 +260,6 @@ pub fn plan(shard: &str, spec: &DeckyShardSpec, image: &str, observed: &Observed
                 hash,
                 networks,
             });
-            continue;
-        };
-        for c in &bases {
-            if c.id != base.id {
-                plan.remove_containers.push((c.id.clone(), c.name.clone()));
-            }
-        }
-        let mut kept_services = BTreeSet::new();
-        for c in existing.iter().filter(|c| c.role != labels::ROLE_BASE) {
-            let wanted = decky
-                .services
-                .iter()
-                .find(|s| Some(s.as_str()) == c.service.as_deref());
-            let keep = wanted.is_some_and(|s| {
-                c.running
-                    && c.spec_hash == hash
-                    && c.name == service_name(shard, &decky.name, *s)
-                    && kept_services.insert(*s)
-            });
-            if !keep {
-                plan.remove_containers.push((c.id.clone(), c.name.clone()));
-            }
-        }
-        let mut seen = BTreeSet::new();
-        for s in &decky.services {
-            if seen.insert(*s) && !kept_services.contains(s) {
-                plan.create_services.push(ServiceCreate {
-                    decky: decky.clone(),
-                    service: *s,
-                    hash: hash.clone(),
-                    base_id: base.id.clone(),
-                });
-            }
         }
     }
     plan
@@ -347,26 +312,22 @@ mod tests {
         }
         for d in &spec.deckies {
             let hash = decky_hash(d, &lans, IMG);
-            obs.containers.push(container(shard, &d.name, None, &hash));
-            for s in &d.services {
-                obs.containers
-                    .push(container(shard, &d.name, Some(*s), &hash));
-            }
+            obs.containers.push(container(shard, d, &hash));
         }
         obs
     }
 
-    fn container(shard: &str, decky: &str, svc: Option<Service>, hash: &str) -> ObservedContainer {
-        let name = match svc {
-            None => base_name(shard, decky),
-            Some(s) => service_name(shard, decky, s),
-        };
+    fn container(shard: &str, decky: &DeckySpec, hash: &str) -> ObservedContainer {
+        let name = container_name(shard, &decky.name);
         ObservedContainer {
             id: format!("id-{name}"),
             name,
-            decky: decky.into(),
-            role: if svc.is_some() { "service" } else { "base" }.into(),
-            service: svc.map(|s| s.as_str().to_owned()),
+            decky: decky.name.clone(),
+            role: labels::ROLE_DECKY.into(),
+            services: unique_services(decky)
+                .iter()
+                .map(|s| s.as_str().to_owned())
+                .collect(),
             spec_hash: hash.into(),
             running: true,
             state: "running".into(),
@@ -382,8 +343,11 @@ mod tests {
         let p = plan("s1", &s, IMG, &Observed::default());
         assert_eq!(p.create_networks.len(), 1);
         assert_eq!(p.create_deckies.len(), 2);
+        assert_eq!(
+            p.create_deckies[0].networks,
+            vec![("s1-dmz".to_owned(), Some("172.30.10.10".to_owned()))]
+        );
         assert!(p.remove_containers.is_empty() && p.remove_networks.is_empty());
-        assert!(p.create_services.is_empty());
     }
 
     #[test]
@@ -394,7 +358,7 @@ mod tests {
     }
 
     #[test]
-    fn removed_decky_only_removes_its_containers() {
+    fn removed_decky_only_removes_its_container() {
         let s = spec(&[("a", &[Ssh, Http]), ("b", &[Ftp]), ("c", &[Smtp])]);
         let obs = converged("s1", &s);
         let mut s2 = s.clone();
@@ -402,49 +366,14 @@ mod tests {
         let p = plan("s1", &s2, IMG, &obs);
         assert_eq!(
             p.remove_containers,
-            vec![
-                ("id-s1-b".to_owned(), "s1-b".to_owned()),
-                ("id-s1-b-ftp".to_owned(), "s1-b-ftp".to_owned())
-            ]
+            vec![("id-s1-b".to_owned(), "s1-b".to_owned())]
         );
-        assert!(p.create_deckies.is_empty() && p.create_services.is_empty());
+        assert!(p.create_deckies.is_empty());
         assert!(p.create_networks.is_empty() && p.remove_networks.is_empty());
     }
 
     #[test]
-    fn stopped_service_is_recreated_alone() {
-        let s = spec(&[("a", &[Ssh, Http])]);
-        let mut obs = converged("s1", &s);
-        let svc = obs
-            .containers
-            .iter_mut()
-            .find(|c| c.name == "s1-a-http")
-            .unwrap();
-        svc.running = false;
-        let p = plan("s1", &s, IMG, &obs);
-        assert_eq!(
-            p.remove_containers,
-            vec![("id-s1-a-http".into(), "s1-a-http".into())]
-        );
-        assert_eq!(p.create_services.len(), 1);
-        assert_eq!(p.create_services[0].service, Http);
-        assert_eq!(p.create_services[0].base_id, "id-s1-a");
-        assert!(p.create_deckies.is_empty());
-    }
-
-    #[test]
-    fn missing_service_is_created() {
-        let s = spec(&[("a", &[Ssh, Http])]);
-        let mut obs = converged("s1", &s);
-        obs.containers.retain(|c| c.name != "s1-a-ssh");
-        let p = plan("s1", &s, IMG, &obs);
-        assert!(p.remove_containers.is_empty());
-        assert_eq!(p.create_services.len(), 1);
-        assert_eq!(p.create_services[0].service, Ssh);
-    }
-
-    #[test]
-    fn stopped_base_recreates_the_decky() {
+    fn stopped_decky_is_recreated_alone() {
         let s = spec(&[("a", &[Ssh, Http]), ("b", &[Ftp])]);
         let mut obs = converged("s1", &s);
         obs.containers
@@ -453,9 +382,30 @@ mod tests {
             .unwrap()
             .running = false;
         let p = plan("s1", &s, IMG, &obs);
-        assert_eq!(p.remove_containers.len(), 3);
+        assert_eq!(p.remove_containers, vec![("id-s1-a".into(), "s1-a".into())]);
         assert_eq!(p.create_deckies.len(), 1);
         assert_eq!(p.create_deckies[0].decky.name, "a");
+    }
+
+    #[test]
+    fn containers_of_the_older_layout_are_replaced() {
+        // An agent before layout 2 ran a base plus one container per service.
+        let s = spec(&[("a", &[Ssh, Http])]);
+        let lans = effective_lans(&s);
+        let mut obs = converged("s1", &s);
+        let old_hash = hash_json(&(&s.deckies[0], &lans, IMG));
+        obs.containers[0].role = "base".into();
+        obs.containers[0].spec_hash = old_hash.clone();
+        for svc in ["ssh", "http"] {
+            let mut c = obs.containers[0].clone();
+            c.name = format!("s1-a-{svc}");
+            c.id = format!("id-s1-a-{svc}");
+            c.role = "service".into();
+            obs.containers.push(c);
+        }
+        let p = plan("s1", &s, IMG, &obs);
+        assert_eq!(p.remove_containers.len(), 3, "{p:?}");
+        assert_eq!(p.create_deckies.len(), 1);
     }
 
     #[test]
@@ -467,7 +417,7 @@ mod tests {
         let p = plan("s1", &s2, IMG, &obs);
         assert_eq!(p.create_deckies.len(), 1);
         assert_eq!(p.create_deckies[0].decky.name, "b");
-        assert_eq!(p.remove_containers.len(), 2);
+        assert_eq!(p.remove_containers, vec![("id-s1-b".into(), "s1-b".into())]);
     }
 
     #[test]
@@ -503,16 +453,18 @@ mod tests {
             driver: "bridge".into(),
             subnet: None,
         });
-        let hash = obs.containers[0].spec_hash.clone();
-        obs.containers
-            .push(container("s1", "a", Some(Redis), &hash));
+        // A duplicate of the decky's container under another name.
+        let mut dup = obs.containers[0].clone();
+        dup.id = "id-s1-a-copy".into();
+        dup.name = "s1-a-copy".into();
+        obs.containers.push(dup);
         let p = plan("s1", &s, IMG, &obs);
         assert_eq!(p.remove_networks, vec![("net-old".into(), "s1-old".into())]);
         assert_eq!(
             p.remove_containers,
-            vec![("id-s1-a-redis".into(), "s1-a-redis".into())]
+            vec![("id-s1-a-copy".into(), "s1-a-copy".into())]
         );
-        assert!(p.create_deckies.is_empty() && p.create_services.is_empty());
+        assert!(p.create_deckies.is_empty());
     }
 
     #[test]
@@ -522,7 +474,7 @@ mod tests {
         let mut s2 = s.clone();
         s2.deckies.clear();
         let p = plan("s1", &s2, IMG, &obs);
-        assert_eq!(p.remove_containers.len(), 2);
+        assert_eq!(p.remove_containers.len(), 1);
     }
 
     #[test]

@@ -63,8 +63,11 @@ pub struct DeckyObserved {
     pub name: String,
     pub ready: bool,
     pub spec_hash: String,
-    /// Address per Docker network name (from the base container).
+    /// Address per Docker network name (from the decky's container).
     pub ips: BTreeMap<String, String>,
+    /// The services the decky's container runs.
+    #[serde(default)]
+    pub services: Vec<String>,
     pub containers: Vec<ContainerObserved>,
 }
 
@@ -74,8 +77,6 @@ pub struct ContainerObserved {
     pub name: String,
     pub id: String,
     pub role: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub service: Option<String>,
     pub state: String,
 }
 
@@ -101,26 +102,21 @@ impl ShardStatus {
             deckies: deckies
                 .into_iter()
                 .map(|(name, containers)| {
-                    let base = containers.iter().find(|c| c.role == labels::ROLE_BASE);
-                    let ready = base.is_some_and(|b| {
-                        b.running
-                            && containers
-                                .iter()
-                                .filter(|c| c.role == labels::ROLE_SERVICE)
-                                .all(|c| c.running)
-                    });
+                    let main = containers.iter().find(|c| c.role == labels::ROLE_DECKY);
+                    // Leftovers of an older layout make the decky not ready until replaced.
+                    let ready = main.is_some_and(|m| m.running) && containers.len() == 1;
                     DeckyObserved {
                         name,
                         ready,
-                        spec_hash: base.map(|b| b.spec_hash.clone()).unwrap_or_default(),
-                        ips: base.map(|b| b.ips.clone()).unwrap_or_default(),
+                        spec_hash: main.map(|m| m.spec_hash.clone()).unwrap_or_default(),
+                        ips: main.map(|m| m.ips.clone()).unwrap_or_default(),
+                        services: main.map(|m| m.services.clone()).unwrap_or_default(),
                         containers: containers
                             .into_iter()
                             .map(|c| ContainerObserved {
                                 name: c.name,
                                 id: c.id,
                                 role: c.role,
-                                service: c.service,
                                 state: c.state,
                             })
                             .collect(),

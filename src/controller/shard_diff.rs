@@ -30,11 +30,7 @@ pub fn drift(spec: &DeckyShardSpec, observed: Option<&ShardStatus>) -> Vec<Strin
         if !o.ready {
             out.push(format!("decky {} is not running", d.name));
         }
-        let services: BTreeSet<&str> = o
-            .containers
-            .iter()
-            .filter_map(|c| c.service.as_deref())
-            .collect();
+        let services: BTreeSet<&str> = o.services.iter().map(String::as_str).collect();
         let wanted: BTreeSet<&str> = d.services.iter().map(|s| s.as_str()).collect();
         if services != wanted {
             out.push(format!(
@@ -116,16 +112,13 @@ mod tests {
                     ready: *ready,
                     spec_hash: "h".into(),
                     ips: Default::default(),
-                    containers: svcs
-                        .iter()
-                        .map(|s| ContainerObserved {
-                            name: format!("s-{n}-{s}"),
-                            id: "id".into(),
-                            role: "service".into(),
-                            service: Some(s.to_string()),
-                            state: if *ready { "running" } else { "exited" }.into(),
-                        })
-                        .collect(),
+                    services: svcs.iter().map(|s| s.to_string()).collect(),
+                    containers: vec![ContainerObserved {
+                        name: format!("s-{n}"),
+                        id: "id".into(),
+                        role: "decky".into(),
+                        state: if *ready { "running" } else { "exited" }.into(),
+                    }],
                 })
                 .collect(),
         }
