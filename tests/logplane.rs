@@ -199,6 +199,37 @@ async fn exactly_once_through_kills_of_both_sides() {
     assert_exactly_once(&env, "w1", N, "web-01").await;
 }
 
+/// The master is slower than the worker and the file ends while the socket is
+/// full: the last TLS records must still leave the forwarder (they used to sit
+/// in its TLS buffer until another line was written).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_lines_arrive_while_the_master_lags() {
+    const N: usize = 60_000;
+    let env = Env::new();
+    env.worker("w1");
+    let log = env.dir.path().join("deckies.log");
+    append(&log, 0, 10, "web-01");
+    let listener = env.listener();
+    let forwarder = env.forwarder("w1", &log);
+    assert_eq!(env.wait_count(10, Duration::from_secs(60)).await, 10);
+    // Freeze the master so the socket fills up, then let it go on, slower
+    // than the forwarder reads, while the rest of the file goes out.
+    let pid = listener.0.id().to_string();
+    let signal = |sig: &str| {
+        let ok = Command::new("kill").args([sig, &pid]).status().unwrap();
+        assert!(ok.success(), "kill {sig}");
+    };
+    signal("-STOP");
+    append(&log, 10, N, "web-01");
+    std::thread::sleep(Duration::from_secs(1));
+    signal("-CONT");
+    let got = env.wait_count(N as i64, Duration::from_secs(120)).await;
+    kill(forwarder);
+    kill(listener);
+    assert_eq!(got, N as i64, "lines stuck on the worker");
+    assert_exactly_once(&env, "w1", N, "web-01").await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotation_mid_stream_loses_nothing() {
     const N: usize = 30_000;

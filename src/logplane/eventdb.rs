@@ -1,16 +1,14 @@
 //! The master's event database (its own SQLite file next to the control
-//! store, so a flood of attacker events never contends with reconcilers).
+//! store, so a flood of attacker events never contends with reconcilers):
+//! schema, start-up state and reads. The listener's inserts go through
+//! [`super::event_writer`].
 
 use std::path::Path;
 
-use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
 use super::Result;
 use super::record::EventRecord;
-
-/// Columns per inserted event; SQLite allows 32766 bound parameters.
-const COLUMNS: usize = 15;
-const ROWS_PER_INSERT: usize = 32766 / COLUMNS;
 
 /// One line to store.
 pub struct NewEvent<'a> {
@@ -60,10 +58,7 @@ pub struct EventDb {
     pool: SqlitePool,
 }
 
-// SQLite integers are signed: store u64 ids/offsets bit-for-bit.
-fn to_i64(v: u64) -> i64 {
-    v as i64
-}
+// SQLite integers are signed: u64 ids/offsets are stored bit-for-bit.
 fn to_u64(v: i64) -> u64 {
     v as u64
 }
@@ -101,82 +96,6 @@ impl EventDb {
             .fetch_optional(&self.pool)
             .await?;
         Ok(v.map(to_u64))
-    }
-
-    pub async fn begin(&self) -> Result<Transaction<'static, Sqlite>> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
-    }
-
-    /// Inserts the events, moving their values into the statement (no copy
-    /// per bound value: this is the listener's hot path).
-    pub async fn insert_events(
-        tx: &mut Transaction<'static, Sqlite>,
-        events: Vec<NewEvent<'_>>,
-    ) -> Result<()> {
-        let mut events = events.into_iter().peekable();
-        while events.peek().is_some() {
-            let chunk = events.by_ref().take(ROWS_PER_INSERT);
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "INSERT INTO events (received_at, source_worker, file_id, offset, facility, severity, timestamp, \
-                 hostname, app_name, msgid, src_ip, fields, msg, parse_error, raw) ",
-            );
-            q.push_values(chunk, |mut b, e| {
-                let r = e.record;
-                b.push_bind(e.received_at)
-                    .push_bind(e.source_worker)
-                    .push_bind(e.origin.map(|o| to_i64(o.0)))
-                    .push_bind(e.origin.map(|o| to_i64(o.1)))
-                    .push_bind(r.facility.map(i64::from))
-                    .push_bind(r.severity.map(i64::from))
-                    .push_bind(r.timestamp)
-                    .push_bind(r.hostname)
-                    .push_bind(r.app_name)
-                    .push_bind(r.msgid)
-                    .push_bind(r.src_ip)
-                    .push_bind(r.fields)
-                    .push_bind(r.msg)
-                    .push_bind(r.parse_error)
-                    .push_bind(e.raw);
-            });
-            q.build().execute(&mut **tx).await?;
-        }
-        Ok(())
-    }
-
-    pub async fn set_high_water(
-        tx: &mut Transaction<'static, Sqlite>,
-        worker: &str,
-        file_id: u64,
-        next_offset: u64,
-        now: &str,
-    ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO high_water (source_worker, file_id, next_offset, updated_at) VALUES (?, ?, ?, ?) \
-             ON CONFLICT (source_worker, file_id) DO UPDATE SET next_offset = excluded.next_offset, updated_at = excluded.updated_at",
-        )
-        .bind(worker)
-        .bind(to_i64(file_id))
-        .bind(to_i64(next_offset))
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-        Ok(())
-    }
-
-    pub async fn set_sink_size(
-        tx: &mut Transaction<'static, Sqlite>,
-        path: &str,
-        size: u64,
-    ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO sinks (path, committed_size) VALUES (?, ?) \
-             ON CONFLICT (path) DO UPDATE SET committed_size = excluded.committed_size",
-        )
-        .bind(path)
-        .bind(to_i64(size))
-        .execute(&mut **tx)
-        .await?;
-        Ok(())
     }
 
     pub async fn count(&self) -> Result<i64> {

@@ -145,7 +145,17 @@ async fn session(
                 if must_persist {
                     state.flush().await?;
                 }
-                if !bytes.is_empty() && let Err(e) = wr.write_all(&bytes).await {
+                // Flush too: when the socket is full, TLS keeps up to 64 KiB
+                // of records buffered, and without another write or a flush
+                // they would wait there forever (the file's last lines never
+                // reached the master).
+                if !bytes.is_empty()
+                    && let Err(e) = async {
+                        wr.write_all(&bytes).await?;
+                        wr.flush().await
+                    }
+                    .await
+                {
                     break Err(LogError::Protocol(format!("sending to the master: {e}")));
                 }
             }

@@ -17,6 +17,7 @@ use tokio_rustls::TlsAcceptor;
 use tracing::Instrument;
 
 use super::dedup::{HighWater, Verdict};
+use super::event_writer::{Commit, EventWriter};
 use super::eventdb::{EventDb, NewEvent, timestamp_text};
 use super::record::{EventRecord, parse_line};
 use super::{LogError, Result, ack};
@@ -77,7 +78,8 @@ impl Listener {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<Listener> {
         let db = EventDb::open(&cfg.db_path).await?;
-        let writer = Writer::open(&cfg, db).await?;
+        let writer = Writer::open(&cfg, &db).await?;
+        drop(db);
         let tcp = TcpListener::bind(cfg.addr)
             .await
             .map_err(|e| LogError::File {
@@ -107,18 +109,28 @@ async fn serve(
     let (tx, mut rx) = mpsc::channel::<Batch>(256);
     let limit = Arc::new(Semaphore::new(cfg.max_connections));
     let ids = AtomicU64::new(0);
-    let writer_task = tokio::spawn(async move {
-        let mut pending = Vec::new();
-        // ~64 reads (~20k lines) per commit: big enough to amortize the
-        // transaction, small enough to stay in cache (measured).
-        while rx.recv_many(&mut pending, 64).await > 0 {
-            if let Err(e) = writer.commit(&mut pending).await {
-                // Nothing was acked: senders resend after reconnecting.
-                tracing::error!(error = %e, "storing a batch failed; its lines will be resent");
+    // The writer is synchronous (files + SQLite) on a thread of its own, so
+    // commits never stall the runtime that reads and parses connections.
+    let writer_thread = std::thread::Builder::new()
+        .name("event-writer".into())
+        .spawn(move || {
+            let mut pending = Vec::new();
+            while let Some(first) = rx.blocking_recv() {
+                pending.push(first);
+                // Up to ~64 reads (~20k lines) per commit: big enough to
+                // amortize the transaction, small enough to stay in cache.
+                while pending.len() < 64
+                    && let Ok(b) = rx.try_recv()
+                {
+                    pending.push(b);
+                }
+                if let Err(e) = writer.commit(&mut pending) {
+                    // Nothing was acked: senders resend after reconnecting.
+                    tracing::error!(error = %e, "storing a batch failed; its lines will be resent");
+                }
+                pending.clear();
             }
-            pending.clear();
-        }
-    });
+        })?;
     tokio::pin!(shutdown);
     loop {
         let (sock, peer) = tokio::select! {
@@ -151,7 +163,8 @@ async fn serve(
     }
     drop(tx);
     // In-flight connections keep their senders; the writer ends when they do.
-    tokio::time::timeout(Duration::from_secs(5), writer_task)
+    let joined = tokio::task::spawn_blocking(move || writer_thread.join());
+    tokio::time::timeout(Duration::from_secs(5), joined)
         .await
         .ok();
     Ok(())
@@ -244,7 +257,7 @@ async fn connection(
 
 /// The single writer: files + database, exactly once.
 struct Writer {
-    db: EventDb,
+    db: EventWriter,
     hw: HighWater,
     log: AppendFile,
     json: Option<AppendFile>,
@@ -300,15 +313,15 @@ impl AppendFile {
 }
 
 impl Writer {
-    async fn open(cfg: &ListenerConfig, db: EventDb) -> Result<Writer> {
+    async fn open(cfg: &ListenerConfig, db: &EventDb) -> Result<Writer> {
         let hw = HighWater::from_committed(db.high_water_marks().await?);
-        let log = AppendFile::open(&cfg.log_path, &db).await?;
+        let log = AppendFile::open(&cfg.log_path, db).await?;
         let json = match &cfg.json_path {
-            Some(p) => Some(AppendFile::open(p, &db).await?),
+            Some(p) => Some(AppendFile::open(p, db).await?),
             None => None,
         };
         Ok(Writer {
-            db,
+            db: EventWriter::open(&cfg.db_path)?,
             hw,
             log,
             json,
@@ -316,7 +329,7 @@ impl Writer {
         })
     }
 
-    async fn commit(&mut self, batches: &mut [Batch]) -> Result<()> {
+    fn commit(&mut self, batches: &mut [Batch]) -> Result<()> {
         let now = timestamp_text(jiff::Timestamp::now());
         let mut events = Vec::new();
         let mut log_bytes = Vec::new();
@@ -351,7 +364,7 @@ impl Writer {
                 });
             }
         }
-        let result = self.store(events, &log_bytes, &json_bytes, &now).await;
+        let result = self.store(&events, &log_bytes, &json_bytes, &now);
         match result {
             Ok(()) => self.hw.commit(),
             Err(e) => {
@@ -367,9 +380,9 @@ impl Writer {
         Ok(())
     }
 
-    async fn store(
+    fn store(
         &mut self,
-        events: Vec<NewEvent<'_>>,
+        events: &[NewEvent<'_>],
         log_bytes: &[u8],
         json_bytes: &[u8],
         now: &str,
@@ -378,16 +391,18 @@ impl Writer {
         if let Some(j) = self.json.as_mut() {
             append(j, json_bytes, self.fsync)?;
         }
-        let mut tx = self.db.begin().await?;
-        EventDb::insert_events(&mut tx, events).await?;
-        for ((worker, file_id), next) in self.hw.staged() {
-            EventDb::set_high_water(&mut tx, worker, *file_id, *next, now).await?;
-        }
-        EventDb::set_sink_size(&mut tx, &self.log.key, self.log.size).await?;
-        if let Some(j) = &self.json {
-            EventDb::set_sink_size(&mut tx, &j.key, j.size).await?;
-        }
-        tx.commit().await?;
+        let mut sinks = vec![(self.log.key.as_str(), self.log.size)];
+        sinks.extend(self.json.as_ref().map(|j| (j.key.as_str(), j.size)));
+        self.db.store(&Commit {
+            events,
+            high_water: self
+                .hw
+                .staged()
+                .map(|((w, f), next)| ((w.as_str(), *f), *next))
+                .collect(),
+            sinks,
+            now,
+        })?;
         self.log.committed = self.log.size;
         if let Some(j) = self.json.as_mut() {
             j.committed = j.size;

@@ -14,6 +14,7 @@
 pub mod ack;
 pub mod collector;
 pub mod dedup;
+pub mod event_writer;
 pub mod eventdb;
 pub mod forwarder;
 pub mod fwstate;
@@ -30,6 +31,8 @@ pub enum LogError {
     Db(#[from] sqlx::Error),
     #[error("migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error(transparent)]
+    Write(#[from] event_writer::WriteError),
     #[error("{path}: {source}")]
     File {
         path: String,
