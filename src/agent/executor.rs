@@ -405,14 +405,7 @@ impl Executor {
                         reason: format!("decky {:?} joins no LAN", decky.name),
                     })?;
             let mut labels = self.common_labels(shard, &decky.name, labels::ROLE_DECKY, &d.hash);
-            labels.insert(
-                labels::SERVICES.to_owned(),
-                plan::unique_services(decky)
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(","),
-            );
+            labels.insert(labels::SERVICES.to_owned(), plan::services_list(decky));
             let sysctls = decky
                 .forwards_l3
                 .then(|| HashMap::from([("net.ipv4.ip_forward".to_owned(), "1".to_owned())]));
@@ -517,7 +510,7 @@ pub const DECKY_ENV: [&str; 1] = ["MIMALLOC_ARENA_EAGER_COMMIT=0"];
 /// personality as flags (`decky base`, which only holds the addresses, when it has none). The
 /// personality is part of the decky's spec hash, so changing it recreates the container.
 pub fn decky_command(decky: &DeckySpec) -> Vec<String> {
-    let services = plan::unique_services(decky);
+    let services = plan::services_list(decky);
     if services.is_empty() {
         return vec![
             "decky".into(),
@@ -526,11 +519,6 @@ pub fn decky_command(decky: &DeckySpec) -> Vec<String> {
             decky.name.clone(),
         ];
     }
-    let services = services
-        .iter()
-        .map(|s| s.as_str())
-        .collect::<Vec<_>>()
-        .join(",");
     let mut cmd = vec![
         "decky".into(),
         "serve".into(),

@@ -111,7 +111,7 @@ pub fn decky_hash(decky: &DeckySpec, lans: &[LanSpec], image: &str) -> String {
 }
 
 /// A decky's services, each once, in spec order.
-pub fn unique_services(decky: &DeckySpec) -> Vec<Service> {
+fn unique_services(decky: &DeckySpec) -> Vec<Service> {
     let mut seen = BTreeSet::new();
     decky
         .services
@@ -119,6 +119,16 @@ pub fn unique_services(decky: &DeckySpec) -> Vec<Service> {
         .copied()
         .filter(|s| seen.insert(*s))
         .collect()
+}
+
+/// A decky's services, each once in spec order, comma separated: the `--service` value of its
+/// process and its [`labels::SERVICES`] label. Empty when it has none.
+pub fn services_list(decky: &DeckySpec) -> String {
+    unique_services(decky)
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// A network observed on the host, labelled for a shard.

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
 
-use super::eventdb::NewEvent;
+use super::eventdb::{NewEvent, to_i64};
 
 /// A database failure of the writer, with the statement that failed.
 #[derive(Debug, thiserror::Error)]
@@ -46,11 +46,6 @@ const UPSERT_HIGH_WATER: &str = "INSERT INTO high_water (source_worker, file_id,
 
 const UPSERT_SINK: &str = "INSERT INTO sinks (path, committed_size) VALUES (?1, ?2) \
      ON CONFLICT (path) DO UPDATE SET committed_size = excluded.committed_size";
-
-// SQLite integers are signed: ids and offsets are stored bit-for-bit.
-fn int(v: u64) -> i64 {
-    v as i64
-}
 
 /// What one commit stores, all or nothing.
 pub struct Commit<'a> {
@@ -123,8 +118,8 @@ impl EventWriter {
                     .execute(params![
                         e.received_at,
                         e.source_worker,
-                        e.origin.map(|o| int(o.0)),
-                        e.origin.map(|o| int(o.1)),
+                        e.origin.map(|o| to_i64(o.0)),
+                        e.origin.map(|o| to_i64(o.1)),
                         r.facility,
                         r.severity,
                         r.timestamp,
@@ -143,14 +138,14 @@ impl EventWriter {
                 .prepare_cached(UPSERT_HIGH_WATER)
                 .map_err(ctx("prepare high water"))?;
             for ((worker, file_id), next) in &c.high_water {
-                hw.execute(params![worker, int(*file_id), int(*next), c.now])
+                hw.execute(params![worker, to_i64(*file_id), to_i64(*next), c.now])
                     .map_err(ctx("high water"))?;
             }
             let mut sink = tx
                 .prepare_cached(UPSERT_SINK)
                 .map_err(ctx("prepare sink"))?;
             for (path, size) in &c.sinks {
-                sink.execute(params![path, int(*size)])
+                sink.execute(params![path, to_i64(*size)])
                     .map_err(ctx("sink size"))?;
             }
         }

@@ -59,6 +59,9 @@ pub struct EventDb {
 }
 
 // SQLite integers are signed: u64 ids/offsets are stored bit-for-bit.
+pub(super) fn to_i64(v: u64) -> i64 {
+    v as i64
+}
 fn to_u64(v: i64) -> u64 {
     v as u64
 }
